@@ -13,5 +13,8 @@ urlpatterns = [
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("api/v1/", api.urls),
+    path("employees/", include("shebao.roster.urls")),
+    path("audit/", include("shebao.audit.urls")),
+    path("account/", include("shebao.accounts.urls")),
     path("", include("shebao.web.urls")),
 ]

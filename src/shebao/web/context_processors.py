@@ -1,2 +1,38 @@
+from __future__ import annotations
+
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from shebao.accounts.permissions import can_admin, can_manage_tokens, can_view_audit, can_view_roster
+
+# Rooms still to be built are listed so the layout does not change as they arrive.
+UPCOMING = [
+    ("policy", "政策法规"),
+    ("imports", "数据导入"),
+    ("ledger", "缴费台账"),
+    ("rules", "预警规则"),
+    ("cases", "合规案件"),
+    ("evidence", "证据存档"),
+    ("reports", "风险报告"),
+]
+
+
 def navigation(request):
-    return {}
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+    items = []
+    if can_view_roster(user):
+        items.append({"key": "dashboard", "label": _("工作台"), "url": reverse("web:dashboard")})
+        items.append({"key": "roster", "label": _("花名册"), "url": reverse("roster:list")})
+    else:
+        items.append({"key": "portal", "label": _("我的信息"), "url": reverse("web:portal")})
+    if can_view_audit(user):
+        items.append({"key": "audit", "label": _("审计日志"), "url": reverse("audit:list")})
+    upcoming = [{"key": k, "label": _(label)} for k, label in UPCOMING] if can_view_roster(user) else []
+    return {
+        "nav_items": items,
+        "nav_upcoming": upcoming,
+        "nav_can_tokens": can_manage_tokens(user),
+        "nav_can_admin": can_admin(user),
+    }

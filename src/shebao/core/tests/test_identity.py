@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime
 
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, example, given
 from hypothesis import strategies as st
 from stdnum.cn import ric
 
@@ -169,6 +169,7 @@ def test_hmt_residence() -> None:
         err.message
         == "港澳台居民居住证号码前6位地址码无效：应为810000（香港）、820000（澳门）或830000（台湾），实际为“110105”"
     )
+    assert fail(make_resident_id("810101", D(1990, 5, 17), 1), IdKind.HMT_RESIDENCE).code == "area"
     assert fail("810000199005171", IdKind.HMT_RESIDENCE).message == "港澳台居民居住证号码应为18位，实际为15位"
     assert fail(with_check("81000019900231123")).message == "港澳台居民居住证号码中的出生日期无效：“19900231”"
     bad = number[:17] + ("0" if number[17] != "0" else "1")
@@ -357,9 +358,13 @@ def test_legacy_ids_upgrade_to_generated_id(area: str, birth: D, seq: int) -> No
     ident = parse_identity(make_legacy15_id(area, birth, seq))
     assert ident.number == make_resident_id(area, birth, seq)
     assert ident.upgraded_from_15 and ident.birth_date == birth
+    assert ident.gender == ("M" if seq % 2 else "F")
 
 
 @given(st.text())
+@example("\u0390")  # upper() yields a decomposed sequence NFKC would recompose
+@example("e.\u0301")  # removing the separator lets NFKC compose e + acute
+@example("A\u200b\u0301")
 def test_normalize_is_idempotent(raw: str) -> None:
     once = normalize_text(raw)
     assert normalize_text(once) == once
