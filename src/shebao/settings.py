@@ -150,7 +150,7 @@ HUEY = {
     # Redis keys are namespaced by instance folder so two instances never share a queue.
     "name": "shebao-" + hashlib.sha256(str(INSTANCE_DIR).encode()).hexdigest()[:12],
     "immediate": env_bool("SHEBAO_HUEY_IMMEDIATE", False),
-    "utc": True,
+    "utc": False,  # periodic schedules in Asia/Shanghai (Django sets TZ from TIME_ZONE)
     "consumer": {"workers": env_int("SHEBAO_WORKERS", 2), "worker_type": "thread", "periodic": True},
 }
 if REDIS_URL:

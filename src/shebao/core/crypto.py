@@ -62,7 +62,8 @@ class KeyRing:
 
 def _b64key(text: str, what: str) -> bytes:
     try:
-        key = base64.urlsafe_b64decode(text.strip() + "=" * (-len(text.strip()) % 4))
+        text = text.strip()
+        key = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
     except (ValueError, TypeError) as exc:
         raise KeyRingError(f"{what} 不是有效的 base64") from exc
     if len(key) != 32:
@@ -89,6 +90,7 @@ def parse_key_spec(spec: str) -> tuple[dict[str, bytes], str]:
 
 def _load_or_create_file(path: Path) -> dict:
     if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
         content = {"primary": "k1", "keys": {"k1": new_key()}, "index_key": new_key()}
         try:
             write_private(path, json.dumps(content, indent=2))
