@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import os
-import tempfile
 
 import pytest
 
-# Tests never touch the developer's ./instance (database, keys, queue).
-os.environ.setdefault("SHEBAO_INSTANCE_DIR", tempfile.mkdtemp(prefix="shebao-test-"))
-os.environ.setdefault("SHEBAO_HUEY_IMMEDIATE", "true")
+# The isolated instance folder is set up by the shebao.testing_env plugin (see pyproject addopts).
 
 
 def _ci() -> bool:

@@ -22,6 +22,19 @@ PASSWORD = "Shebao-test-2026"
 _seq = itertools.count(1)
 
 
+@pytest.fixture(autouse=True)
+def _reference_tables(request):
+    """Transactional tests (live_server) flush every table, including the data migrations
+    loaded; put the city list back so entities can be created."""
+    marker = request.node.get_closest_marker("django_db")
+    transactional = marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    if transactional or {"transactional_db", "live_server"} & set(request.fixturenames):
+        request.getfixturevalue("transactional_db")
+        from shebao.policy.services import city_table_load
+
+        city_table_load()
+
+
 @pytest.fixture
 def system() -> Actor:
     return Actor.system(via="test")

@@ -49,7 +49,11 @@ def employee_scope(user: User) -> Q:
     if user.role == Role.HR_SPECIALIST:
         return Q(entity_id__in=user.entities.values("id"))
     if user.role == Role.DEPT_MANAGER and user.department_id:
-        return Q(department__path__startswith=user.department.path)
+        # A subquery on the (small) department table, not a join over every employee row.
+        from shebao.org.models import Department
+
+        subtree = Department.objects.filter(path__startswith=user.department.path).values("id")
+        return Q(department_id__in=subtree)
     return Q(pk__in=[])
 
 

@@ -117,3 +117,7 @@ class EmploymentSpell(models.Model):
                 name="spell_leave_after_hire",
             ),
         ]
+
+    def __str__(self) -> str:
+        end = self.leave_date.isoformat() if self.leave_date else "至今"
+        return f"{self.employee_no} {self.hire_date.isoformat()}—{end}"

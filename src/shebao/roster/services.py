@@ -7,12 +7,19 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from shebao.accounts.permissions import can_edit_employee, can_edit_roster, can_reveal
+from shebao.accounts.permissions import can_edit_employee, can_edit_roster, can_reveal, entity_scope_ids
 from shebao.audit.services import audit_record, diff
 from shebao.core import crypto
 from shebao.core.context import Actor
 from shebao.core.exceptions import ApplicationError, PermissionDenied
-from shebao.core.identity import IdentityError, IdKind, mask_identity, mask_phone, normalize_phone, parse_identity
+from shebao.core.identity import (
+    IdentityError,
+    IdKind,
+    mask_identity,
+    mask_phone,
+    normalize_phone,
+    parse_identity,
+)
 from shebao.org.models import Department, Entity
 from shebao.roster.models import (
     ID_PURPOSE,
@@ -46,6 +53,16 @@ def _check_actor(actor: Actor, employee: Employee | None = None) -> None:
         raise PermissionDenied("没有维护花名册的权限")
     if employee is not None and not can_edit_employee(actor.user, employee):
         raise PermissionDenied("没有权限修改该员工")
+
+
+def _check_target_entity(actor: Actor, values: dict[str, Any]) -> None:
+    """An HR specialist may only place employees in the entities they are responsible for."""
+    entity = values.get("entity")
+    if actor.user is None or entity is None:
+        return
+    allowed = entity_scope_ids(actor.user)
+    if allowed is not None and entity.id not in allowed:
+        raise PermissionDenied(f"没有权限在参保主体“{entity.name}”下维护员工")
 
 
 def _clean(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
@@ -183,6 +200,7 @@ def employee_create(*, actor: Actor, **data: Any) -> Employee:
     """Register a person and their first employment spell."""
     _check_actor(actor)
     values = _clean(data, creating=True)
+    _check_target_entity(actor, values)
     _check_relations(values, None)
     employee = Employee(**{k: values[k] for k in PERSON_FIELDS + SPELL_FIELDS if k in values})
     _apply_identity(employee, values)
@@ -199,6 +217,7 @@ def employee_update(*, actor: Actor, employee: Employee, data: dict[str, Any]) -
     """Change person fields and the current spell. Only the keys present in ``data`` change."""
     _check_actor(actor, employee)
     values = _clean(data, creating=False)
+    _check_target_entity(actor, values)
     _check_relations(values, employee)
     before = _snapshot(employee)
     for field in PERSON_FIELDS + SPELL_FIELDS:
@@ -231,6 +250,7 @@ def employee_rehire(
     values = _clean({"entity": entity, "department": department, "employee_no": employee_no, "hire_date": hire_date,
                      "employment_type": employment_type, "declared_wage": declared_wage}, creating=False)
     values["leave_date"] = None
+    _check_target_entity(actor, values)
     _check_relations(values, employee)
     for field in SPELL_FIELDS:
         setattr(employee, field, values.get(field))

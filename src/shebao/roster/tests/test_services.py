@@ -151,6 +151,13 @@ def test_services_check_the_acting_user(org, clerk, manager, system):
     sz_emp = employee_create(actor=system, **base(org, entity=org["sz"], department=org["store"]))
     with pytest.raises(PermissionDenied):
         employee_update(actor=Actor(user=clerk), employee=sz_emp, data={"name": "改名"})
+    bj_emp = employee_create(actor=Actor(user=clerk), **base(org, id_number=make_resident_id("110105", dt.date(1991, 1, 1), 9),
+                                                            employee_no="B1"))
+    with pytest.raises(PermissionDenied, match="没有权限在参保主体“深圳示例零售有限公司”下维护员工"):
+        employee_update(actor=Actor(user=clerk), employee=bj_emp, data={"entity": org["sz"], "department": None})
+    with pytest.raises(PermissionDenied, match="深圳示例零售有限公司"):
+        employee_create(actor=Actor(user=clerk), **base(org, entity=org["sz"], department=None, employee_no="B2",
+                                                       id_number=make_resident_id("110105", dt.date(1991, 1, 2), 9)))
     with pytest.raises(PermissionDenied):
         employee_create(actor=Actor(user=manager), **base(org, id_number=make_resident_id("110105", dt.date(1990, 1, 1), 5),
                                                           employee_no="M1"))

@@ -1,0 +1,148 @@
+"""Roster forms: they collect and type-convert input; the roster services do the validating."""
+
+from __future__ import annotations
+
+from itertools import groupby
+from typing import Any
+
+from django import forms
+from django.utils.choices import CallableChoiceIterator
+from django.utils.translation import gettext_lazy as _
+
+from shebao.accounts.models import Role, User
+from shebao.accounts.permissions import entity_scope_ids
+from shebao.core.identity import ID_KIND_CHOICES
+from shebao.org.models import Department, Entity
+from shebao.org.selectors import department_label, department_list, entity_list
+from shebao.roster.models import EmployeeStatus, EmploymentType, HukouType
+
+
+def scoped_entities(user: User):
+    return entity_list(ids=entity_scope_ids(user)).order_by("code")
+
+
+def scoped_departments(user: User):
+    # Department managers see their own subtree only, not every department of their entity.
+    under = user.department.path if user.role == Role.DEPT_MANAGER and user.department_id else None
+    return department_list(entity_ids=entity_scope_ids(user), under_path=under).order_by("entity__code", "path")
+
+
+class DepartmentChoiceField(forms.ModelChoiceField):
+    """Departments as an indented tree, one <optgroup> per entity when there are several entities."""
+
+    def label_from_instance(self, obj: Department) -> str:
+        return department_label(obj)
+
+    def _grouped_choices(self) -> list[Any]:
+        departments = list(self.queryset)
+        choices: list[Any] = [("", self.empty_label)] if self.empty_label is not None else []
+        groups = [(entity, list(rows)) for entity, rows in groupby(departments, key=lambda d: d.entity)]
+        if len(groups) == 1:
+            return choices + [(d.pk, self.label_from_instance(d)) for d in groups[0][1]]
+        return choices + [(entity.name, [(d.pk, self.label_from_instance(d)) for d in rows]) for entity, rows in groups]
+
+    def _get_choices(self):
+        # Lazy, like ModelChoiceField's own iterator: no query unless the field is rendered.
+        return CallableChoiceIterator(self._grouped_choices)
+
+    choices = property(_get_choices, forms.ChoiceField.choices.fset)
+
+
+class EmployeeFilterForm(forms.Form):
+    q = forms.CharField(required=False, label=_("搜索"), widget=forms.SearchInput)
+    entity = forms.ModelChoiceField(queryset=Entity.objects.none(), required=False, empty_label=_("全部参保主体"),
+                                    label=_("参保主体"))
+    department = DepartmentChoiceField(queryset=Department.objects.none(), required=False,
+                                       empty_label=_("全部部门"), label=_("部门"))
+    status = forms.ChoiceField(choices=[("", _("全部状态")), *EmployeeStatus.choices], required=False, label=_("状态"))
+    employment_type = forms.ChoiceField(choices=[("", _("全部用工类型")), *EmploymentType.choices], required=False,
+                                        label=_("用工类型"))
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["entity"].queryset = scoped_entities(user)
+        self.fields["department"].queryset = scoped_departments(user)
+        for field in self.fields.values():
+            field.widget.attrs.update({"aria-label": field.label, "class": "roster-filter"})
+        self.fields["q"].widget.attrs.update({
+            "placeholder": _("姓名、工号、完整证件号码或手机号"), "autocomplete": "off",
+            "class": "search",
+        })
+
+
+def _date_widget() -> forms.DateInput:
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+class EmployeeForm(forms.Form):
+    """Fields of employee_create / employee_update. Everything is optional here so that the
+    service reports missing values with its own messages, all at once."""
+
+    REQUIRED = ("name", "id_number", "entity", "employee_no", "hire_date")  # marked with * in the template
+
+    name = forms.CharField(label=_("姓名"), required=False, max_length=60)
+    id_kind = forms.ChoiceField(label=_("证件类型"), required=False, choices=[("", _("自动识别")), *ID_KIND_CHOICES])
+    id_number = forms.CharField(label=_("证件号码"), required=False, max_length=40)
+    entity = forms.ModelChoiceField(label=_("参保主体"), queryset=Entity.objects.none(), required=False,
+                                    empty_label=_("请选择"))
+    department = DepartmentChoiceField(label=_("部门"), queryset=Department.objects.none(), required=False,
+                                       empty_label=_("（无）"))
+    employee_no = forms.CharField(label=_("工号"), required=False, max_length=32)
+    hire_date = forms.DateField(label=_("入职日期"), required=False, widget=_date_widget())
+    leave_date = forms.DateField(label=_("离职日期"), required=False, widget=_date_widget())
+    employment_type = forms.ChoiceField(label=_("用工类型"), required=False, choices=EmploymentType.choices,
+                                        initial=EmploymentType.FULL_TIME)
+    hukou_type = forms.ChoiceField(label=_("户籍类型"), required=False, choices=[("", _("未填写")), *HukouType.choices])
+    phone = forms.CharField(label=_("手机"), required=False, max_length=40)
+    email = forms.EmailField(label=_("邮箱"), required=False)
+    declared_wage = forms.CharField(label=_("申报月工资"), required=False, max_length=20)
+
+    # Blank on edit means "keep": the stored numbers are never rendered back into the form.
+    SECRET_FIELDS = ("id_number", "phone")
+
+    def __init__(self, *args: Any, user: User, editing: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.editing = editing
+        # On edit the stored number stays when the field is left blank, so it is not required there.
+        self.required_fields = [n for n in self.REQUIRED if not (editing and n in self.SECRET_FIELDS)]
+        self.fields["entity"].queryset = scoped_entities(user)
+        self.fields["department"].queryset = scoped_departments(user)
+        if not editing and "entity" not in self.initial:
+            entities = list(self.fields["entity"].queryset[:2])
+            if len(entities) == 1:  # a clerk with one entity need not pick it
+                self.initial["entity"] = entities[0].pk
+        for name in self.SECRET_FIELDS:
+            self.fields[name].widget.attrs["autocomplete"] = "off"
+            if editing:
+                self.fields[name].help_text = _("留空表示不修改")
+        self.fields["id_number"].widget.attrs["class"] = "mono"
+        self.fields["phone"].widget.attrs["inputmode"] = "tel"
+        self.fields["declared_wage"].widget.attrs.update({"inputmode": "decimal", "placeholder": "0.00"})
+        for name in self.required_fields:
+            self.fields[name].widget.attrs["aria-required"] = "true"
+
+    @staticmethod
+    def initial_for(employee) -> dict[str, Any]:
+        return {
+            "name": employee.name, "entity": employee.entity_id, "department": employee.department_id,
+            "employee_no": employee.employee_no, "hire_date": employee.hire_date, "leave_date": employee.leave_date,
+            "employment_type": employee.employment_type, "hukou_type": employee.hukou_type, "email": employee.email,
+            "declared_wage": "" if employee.declared_wage is None else f"{employee.declared_wage:.2f}",
+        }
+
+    def service_data(self) -> dict[str, Any]:
+        """The keyword arguments for the service; on edit, blank secret fields are left out."""
+        data = dict(self.cleaned_data)
+        if self.editing:
+            for name in self.SECRET_FIELDS:
+                if not str(data.get(name) or "").strip():
+                    data.pop(name)
+            if "id_number" not in data:
+                data.pop("id_kind")
+        return data
+
+    def add_service_errors(self, field_errors: dict[str, str], message: str) -> None:
+        for field, error in field_errors.items():
+            self.add_error(field if field in self.fields else None, error)
+        if message not in field_errors.values():  # a lone field message is not repeated on top
+            self.add_error(None, message)

@@ -1,0 +1,164 @@
+"""Roster pages. Thin: permissions from shebao.accounts.permissions, data from the roster selectors
+and services; the views only translate between HTTP and those calls."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.cache import patch_vary_headers
+from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
+from django_htmx.http import HttpResponseClientRedirect
+
+from shebao.accounts.permissions import can_edit_employee, can_edit_roster, can_reveal, can_view_roster
+from shebao.core import exceptions
+from shebao.core.context import Actor
+from shebao.core.identity import IdentityError, normalize_phone, parse_identity
+from shebao.roster import selectors, services
+from shebao.roster.forms import EmployeeFilterForm, EmployeeForm
+from shebao.roster.models import Employee
+
+REVEALABLE = ("id_number", "phone")
+
+
+def login_required(view):
+    """Django's login_required, except that an HTMX request (a search keystroke, a reveal click)
+    after the session expired sends the whole page to the login form instead of swapping the
+    form into a fragment."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if request.htmx:
+            current = request.htmx.current_url_abs_path or reverse("roster:list")
+            return HttpResponseClientRedirect(redirect_to_login(current).url)
+        return redirect_to_login(request.get_full_path())
+
+    return wrapper
+
+
+def _require(allowed: bool) -> None:
+    if not allowed:
+        raise PermissionDenied
+
+
+def _employee_or_404(request: HttpRequest, pk: int) -> Employee:
+    _require(can_view_roster(request.user))
+    employee = selectors.employee_get(user=request.user, pk=pk)
+    if employee is None:  # out of scope looks the same as missing
+        raise Http404
+    return employee
+
+
+def _is_personal_number(q: str) -> bool:
+    """A full ID or phone number: such searches are kept out of the browser history."""
+    for parse in (parse_identity, normalize_phone):
+        try:
+            parse(q)
+            return True
+        except IdentityError:
+            pass
+    return False
+
+
+@login_required
+def employee_list(request: HttpRequest) -> HttpResponse:
+    _require(can_view_roster(request.user))
+    form = EmployeeFilterForm(request.GET or None, user=request.user)
+    values: dict = {}
+    if form.is_bound:
+        form.is_valid()  # an invalid filter (say, an entity out of scope) is dropped; the others still apply
+        values = form.cleaned_data
+    filters = selectors.EmployeeFilters(
+        q=values.get("q") or "",
+        entity_id=values["entity"].pk if values.get("entity") else None,
+        department_id=values["department"].pk if values.get("department") else None,
+        status=values.get("status") or "",
+        employment_type=values.get("employment_type") or "",
+    )
+    page = Paginator(selectors.employee_list(user=request.user, filters=filters), settings.SHEBAO_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    context = {
+        "form": form, "page": page, "filtered": any(request.GET.get(k) for k in form.fields),
+        "can_create": can_edit_roster(request.user), "active": "roster",
+    }
+    if request.htmx and not request.htmx.history_restore_request:
+        response = render(request, "roster/_results.html", context)
+        if filters.q and _is_personal_number(filters.q):
+            response["HX-Push-Url"] = "false"
+    else:
+        response = render(request, "roster/employee_list.html", context)
+    patch_vary_headers(response, ["HX-Request"])
+    return response
+
+
+@login_required
+def employee_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    employee = _employee_or_404(request, pk)
+    return render(request, "roster/employee_detail.html", {
+        "employee": employee,
+        "spells": sorted(employee.spells.all(), key=lambda s: (s.hire_date, s.pk), reverse=True),
+        "can_edit": can_edit_employee(request.user, employee),
+        "can_reveal": can_reveal(request.user, employee),
+        "active": "roster",
+    })
+
+
+@never_cache
+@login_required
+@require_POST
+def employee_reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
+    employee = _employee_or_404(request, pk)
+    if field not in REVEALABLE:
+        raise Http404
+    try:
+        value = services.employee_reveal(actor=Actor.from_request(request), employee=employee, field=field)
+    except exceptions.PermissionDenied as exc:
+        raise PermissionDenied(exc.message) from exc
+    return render(request, "roster/_revealed.html", {"field": field, "value": value})
+
+
+@login_required
+def employee_create(request: HttpRequest) -> HttpResponse:
+    _require(can_edit_roster(request.user))
+    form = EmployeeForm(request.POST or None, user=request.user)
+    if request.method == "POST" and form.is_valid():
+        try:
+            employee = services.employee_create(actor=Actor.from_request(request), **form.service_data())
+        except exceptions.PermissionDenied as exc:
+            raise PermissionDenied(exc.message) from exc
+        except exceptions.ApplicationError as exc:
+            form.add_service_errors(exc.field_errors, exc.message)
+        else:
+            messages.success(request, _("已新增员工“%(name)s”") % {"name": employee.name})
+            return redirect("roster:detail", pk=employee.pk)
+    return render(request, "roster/employee_form.html", {"form": form, "employee": None, "active": "roster"})
+
+
+@login_required
+def employee_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    employee = _employee_or_404(request, pk)
+    _require(can_edit_employee(request.user, employee))
+    form = EmployeeForm(request.POST or None, user=request.user, editing=True, initial=EmployeeForm.initial_for(employee))
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.employee_update(actor=Actor.from_request(request), employee=employee, data=form.service_data())
+        except exceptions.PermissionDenied as exc:
+            raise PermissionDenied(exc.message) from exc
+        except exceptions.ApplicationError as exc:
+            form.add_service_errors(exc.field_errors, exc.message)
+        else:
+            messages.success(request, _("已保存员工“%(name)s”的信息") % {"name": employee.name})
+            return redirect("roster:detail", pk=employee.pk)
+    return render(request, "roster/employee_form.html", {"form": form, "employee": employee, "active": "roster"})
