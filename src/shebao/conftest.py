@@ -107,6 +107,19 @@ def make_employee(org, system):
     return make
 
 
+@pytest.fixture
+def login():
+    """login(user) → a test client with that user signed in."""
+    from django.test import Client
+
+    def make(user) -> Client:
+        client = Client()
+        client.force_login(user, backend="django.contrib.auth.backends.ModelBackend")
+        return client
+
+    return make
+
+
 # --- browser ---------------------------------------------------------------------------------
 
 CHROMIUM = os.environ.get("SHEBAO_CHROMIUM", "/usr/bin/chromium")

@@ -27,8 +27,9 @@ def user_create(
         raise ApplicationError(f"用户名“{username}”已存在")
     if role == Role.DEPT_MANAGER and department is None:
         raise ApplicationError("部门经理必须指定所管理的部门")
+    # HR admins manage entities, departments and users in the Django admin.
     user = User(username=username, role=role, email=email, department=department,
-                is_staff=is_superuser, is_superuser=is_superuser)
+                is_staff=is_superuser or role == Role.HR_ADMIN, is_superuser=is_superuser)
     user.first_name = full_name
     user.set_password(password)
     user.save()

@@ -10,8 +10,16 @@ from shebao.roster.models import Employee, EmploymentSpell
 class EmploymentSpellInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = EmploymentSpell
     extra = 0
-    fields = ["employee_no", "entity", "department", "employment_type", "hire_date", "leave_date", "leave_reason",
-              "declared_wage"]
+    fields = [
+        "employee_no",
+        "entity",
+        "department",
+        "employment_type",
+        "hire_date",
+        "leave_date",
+        "leave_reason",
+        "declared_wage",
+    ]
     readonly_fields = fields
     show_change_link = False
 
@@ -22,16 +30,43 @@ class EmployeeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     leave the database through the admin. Employees are maintained in the roster pages, which
     validate and audit every change."""
 
-    list_display = ["employee_no", "name", "id_number_masked", "entity", "department", "employment_type",
-                    "hire_date", "leave_date", "status"]
+    list_display = [
+        "employee_no",
+        "name",
+        "id_number_masked",
+        "entity",
+        "department",
+        "employment_type",
+        "hire_date",
+        "leave_date",
+        "status",
+    ]
     list_filter = ["status", "employment_type", "entity", "id_upgraded_from_15"]
     search_fields = ["employee_no", "name"]
     list_select_related = ["entity", "department"]
     list_per_page = 50
     show_full_result_count = False
-    fields = ["name", "id_kind", "id_number_masked", "id_upgraded_from_15", "birth_date", "gender", "hukou_type",
-              "phone_masked", "email", "employee_no", "entity", "department", "employment_type", "hire_date",
-              "leave_date", "declared_wage", "status", "created_at", "updated_at"]
+    fields = [
+        "name",
+        "id_kind",
+        "id_number_masked",
+        "id_upgraded_from_15",
+        "birth_date",
+        "gender",
+        "hukou_type",
+        "phone_masked",
+        "email",
+        "employee_no",
+        "entity",
+        "department",
+        "employment_type",
+        "hire_date",
+        "leave_date",
+        "declared_wage",
+        "status",
+        "created_at",
+        "updated_at",
+    ]
     readonly_fields = fields
     inlines = [EmploymentSpellInline]
 

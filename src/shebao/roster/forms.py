@@ -11,10 +11,9 @@ from django.utils.translation import gettext_lazy as _
 
 from shebao.accounts.models import Role, User
 from shebao.accounts.permissions import entity_scope_ids
-from shebao.core.identity import ID_KIND_CHOICES
 from shebao.org.models import Department, Entity
 from shebao.org.selectors import department_label, department_list, entity_list
-from shebao.roster.models import EmployeeStatus, EmploymentType, HukouType
+from shebao.roster.models import ID_KIND_CHOICES, EmployeeStatus, EmploymentType, HukouType
 
 
 def scoped_entities(user: User):

@@ -3,21 +3,16 @@ and services; the views only translate between HTTP and those calls."""
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
-from django_htmx.http import HttpResponseClientRedirect
 
 from shebao.accounts.permissions import can_edit_employee, can_edit_roster, can_reveal, can_view_roster
 from shebao.core import exceptions
@@ -26,25 +21,9 @@ from shebao.core.identity import IdentityError, normalize_phone, parse_identity
 from shebao.roster import selectors, services
 from shebao.roster.forms import EmployeeFilterForm, EmployeeForm
 from shebao.roster.models import Employee
+from shebao.web.decorators import login_required
 
 REVEALABLE = ("id_number", "phone")
-
-
-def login_required(view):
-    """Django's login_required, except that an HTMX request (a search keystroke, a reveal click)
-    after the session expired sends the whole page to the login form instead of swapping the
-    form into a fragment."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.user.is_authenticated:
-            return view(request, *args, **kwargs)
-        if request.htmx:
-            current = request.htmx.current_url_abs_path or reverse("roster:list")
-            return HttpResponseClientRedirect(redirect_to_login(current).url)
-        return redirect_to_login(request.get_full_path())
-
-    return wrapper
 
 
 def _require(allowed: bool) -> None:

@@ -2,18 +2,19 @@ from __future__ import annotations
 
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from shebao.accounts.permissions import can_admin, can_manage_tokens, can_view_audit, can_view_roster
 
 # Rooms still to be built are listed so the layout does not change as they arrive.
 UPCOMING = [
-    ("policy", "政策法规"),
-    ("imports", "数据导入"),
-    ("ledger", "缴费台账"),
-    ("rules", "预警规则"),
-    ("cases", "合规案件"),
-    ("evidence", "证据存档"),
-    ("reports", "风险报告"),
+    ("policy", gettext_noop("政策法规")),
+    ("imports", gettext_noop("数据导入")),
+    ("ledger", gettext_noop("缴费台账")),
+    ("rules", gettext_noop("预警规则")),
+    ("cases", gettext_noop("合规案件")),
+    ("evidence", gettext_noop("证据存档")),
+    ("reports", gettext_noop("风险报告")),
 ]
 
 
@@ -34,5 +35,5 @@ def navigation(request):
         "nav_items": items,
         "nav_upcoming": upcoming,
         "nav_can_tokens": can_manage_tokens(user),
-        "nav_can_admin": can_admin(user),
+        "nav_can_admin": can_admin(user) and user.is_staff,
     }

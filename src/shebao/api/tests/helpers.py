@@ -1,0 +1,33 @@
+"""Helpers shared by the API tests."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.test import Client
+
+
+class ApiClient:
+    """``get/post/patch`` against /api/v1/ with a bearer token (or none)."""
+
+    def __init__(self, client: Client, secret: str | None = None, **extra: str):
+        self.client = client
+        self.headers = {"HTTP_AUTHORIZATION": f"Bearer {secret}"} if secret else {}
+        self.headers.update(extra)
+
+    def get(self, path: str, params: dict[str, Any] | None = None):
+        return self.client.get("/api/v1" + path, params or {}, **self.headers)
+
+    def post(self, path: str, body: Any = None, *, raw: str | None = None):
+        data = raw if raw is not None else json.dumps(body if body is not None else {})
+        return self.client.post("/api/v1" + path, data=data, content_type="application/json", **self.headers)
+
+    def patch(self, path: str, body: Any = None):
+        return self.client.patch(
+            "/api/v1" + path, data=json.dumps(body or {}), content_type="application/json", **self.headers
+        )
+
+
+def field_errors(response) -> dict[str, str]:
+    return {e["field"]: e["message"] for e in response.json()["errors"]}

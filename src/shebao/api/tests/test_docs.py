@@ -1,0 +1,45 @@
+"""OpenAPI schema and Swagger UI: served offline from the ninja app's static files."""
+
+from __future__ import annotations
+
+import re
+
+
+def test_docs_use_bundled_static_files_only(client):
+    response = client.get("/api/v1/docs")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert '<script src="/static/ninja/swagger-ui-bundle.js">' in html
+    assert 'href="/static/ninja/swagger-ui.css"' in html
+    assert '"url": "/api/v1/openapi.json"' in html
+    urls = re.findall(r'(?:src|href)\s*=\s*["\']([^"\']+)', html)
+    assert urls and all(u.startswith("/static/ninja/") for u in urls), urls
+    assert not re.search(r"https?://|//cdn|unpkg|jsdelivr", html, re.IGNORECASE)
+
+
+def test_bundled_static_files_are_served(client):
+    for name in ("swagger-ui-bundle.js", "swagger-ui-init.js", "swagger-ui.css"):
+        response = client.get(f"/static/ninja/{name}")
+        assert response.status_code == 200, name
+        b"".join(response.streaming_content) if response.streaming else response.content
+
+
+def test_openapi_schema(client):
+    response = client.get("/api/v1/openapi.json")
+    assert response.status_code == 200
+    schema = response.json()
+    assert set(schema["paths"]) == {
+        "/api/v1/employees",
+        "/api/v1/employees/{employee_id}",
+        "/api/v1/employees/{employee_id}/reveal",
+        "/api/v1/entities",
+    }
+    assert set(schema["paths"]["/api/v1/employees"]) == {"get", "post"}
+    assert set(schema["paths"]["/api/v1/employees/{employee_id}"]) == {"get", "patch"}
+    assert schema["components"]["securitySchemes"]["TokenAuth"] == {"type": "http", "scheme": "bearer"}
+    assert schema["paths"]["/api/v1/employees"]["get"]["tags"] == ["员工"]
+    # No operation is left unauthenticated.
+    for path in schema["paths"].values():
+        for operation in path.values():
+            assert operation["security"] == [{"TokenAuth": []}]
+    assert "id_number" not in schema["components"]["schemas"]["EmployeeOut"]["properties"]
