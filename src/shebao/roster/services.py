@@ -239,16 +239,19 @@ def employee_update(*, actor: Actor, employee: Employee, data: dict[str, Any]) -
 
 @transaction.atomic
 def employee_rehire(
-    *, actor: Actor, employee: Employee, entity: Entity, hire_date: dt.date, employee_no: str,
+    *, actor: Actor, employee: Employee, entity: Entity | None, hire_date: dt.date | None, employee_no: str,
     department: Department | None = None, employment_type: str = EmploymentType.FULL_TIME,
     declared_wage: Decimal | None = None,
 ) -> EmploymentSpell:
     """Start a new spell for a person who has left: same identity, new employment."""
     _check_actor(actor, employee)
-    if employee.leave_date is None or employee.leave_date >= hire_date:
-        raise ApplicationError(f"员工“{employee.name}”尚未离职（或离职日期不早于新的入职日期），不能再入职")
     values = _clean({"entity": entity, "department": department, "employee_no": employee_no, "hire_date": hire_date,
                      "employment_type": employment_type, "declared_wage": declared_wage}, creating=False)
+    if employee.leave_date is None or employee.leave_date >= hire_date:
+        raise ApplicationError(
+            f"员工“{employee.name}”尚未离职（或离职日期 {employee.leave_date or '未填写'} 不早于新的入职日期），不能再入职",
+            field_errors={"hire_date": "应晚于上次离职日期"},
+        )
     values["leave_date"] = None
     _check_target_entity(actor, values)
     _check_relations(values, employee)

@@ -8,5 +8,6 @@ urlpatterns = [
     path("new/", views.employee_create, name="create"),
     path("<int:pk>/", views.employee_detail, name="detail"),
     path("<int:pk>/edit/", views.employee_edit, name="edit"),
+    path("<int:pk>/rehire/", views.employee_rehire, name="rehire"),
     path("<int:pk>/reveal/<str:field>/", views.employee_reveal, name="reveal"),
 ]

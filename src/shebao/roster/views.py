@@ -19,7 +19,7 @@ from shebao.core import exceptions
 from shebao.core.context import Actor
 from shebao.core.identity import IdentityError, normalize_phone, parse_identity
 from shebao.roster import selectors, services
-from shebao.roster.forms import EmployeeFilterForm, EmployeeForm
+from shebao.roster.forms import EmployeeFilterForm, EmployeeForm, RehireForm
 from shebao.roster.models import Employee
 from shebao.web.decorators import login_required
 
@@ -141,3 +141,22 @@ def employee_edit(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(request, _("已保存员工“%(name)s”的信息") % {"name": employee.name})
             return redirect("roster:detail", pk=employee.pk)
     return render(request, "roster/employee_form.html", {"form": form, "employee": employee, "active": "roster"})
+
+
+@login_required
+def employee_rehire(request: HttpRequest, pk: int) -> HttpResponse:
+    employee = _employee_or_404(request, pk)
+    _require(can_edit_employee(request.user, employee))
+    form = RehireForm(request.POST or None, user=request.user, initial={
+        "entity": employee.entity_id, "department": employee.department_id, "employment_type": employee.employment_type})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.employee_rehire(actor=Actor.from_request(request), employee=employee, **form.cleaned_data)
+        except exceptions.PermissionDenied as exc:
+            raise PermissionDenied(exc.message) from exc
+        except exceptions.ApplicationError as exc:
+            form.add_service_errors(exc.field_errors, exc.message)
+        else:
+            messages.success(request, _("已为“%(name)s”办理再入职") % {"name": employee.name})
+            return redirect("roster:detail", pk=employee.pk)
+    return render(request, "roster/employee_rehire.html", {"form": form, "employee": employee, "active": "roster"})

@@ -597,3 +597,41 @@ def test_edit_bad_phone(client, people, clerk):
     assert "手机号码格式无效：“12345”" in html and 'data-testid="error-phone"' in html
     emp.refresh_from_db()
     assert emp.phone_masked == "138****5678"
+
+
+def test_rehire_page_for_leavers(login, admin, clerk, manager, make_employee, org):
+    import datetime as dt
+
+    from shebao.audit.models import AuditEvent
+
+    e = make_employee(leave_date=dt.date(2025, 1, 31))
+    assert login(admin).get(f"/employees/{e.pk}/").content.decode().count("/rehire/") == 1
+    assert login(manager).get(f"/employees/{e.pk}/rehire/").status_code == 403
+    c = login(clerk)
+    bad = c.post(f"/employees/{e.pk}/rehire/", {"entity": org["bj"].pk, "employee_no": "", "hire_date": "2025-01-15"})
+    assert bad.status_code == 200
+    html = bad.content.decode()
+    assert "工号不能为空" in html
+    early = c.post(f"/employees/{e.pk}/rehire/", {"entity": org["bj"].pk, "employee_no": "R1", "hire_date": "2025-01-15"})
+    assert "不早于新的入职日期" in early.content.decode()
+    ok = c.post(f"/employees/{e.pk}/rehire/", {"entity": org["bj"].pk, "department": org["sales"].pk,
+                                               "employee_no": "r1", "hire_date": "2025-06-01",
+                                               "employment_type": "part_time", "declared_wage": "5000"})
+    assert ok.status_code == 302
+    e.refresh_from_db()
+    assert (e.employee_no, e.status, e.department, e.spells.count()) == ("R1", "active", org["sales"], 2)
+    assert AuditEvent.objects.filter(action="employee.rehire", object_id=str(e.pk)).count() == 1
+    assert "/rehire/" not in login(admin).get(f"/employees/{e.pk}/").content.decode()
+    sz = make_employee(entity=org["sz"], department=org["store"], leave_date=dt.date(2025, 1, 31))
+    assert c.get(f"/employees/{sz.pk}/rehire/").status_code == 404
+
+
+def test_department_filter_lists_stores_once_an_entity_is_chosen(login, admin, org):
+    c = login(admin)
+    plain = c.get("/employees/").content.decode()
+    assert "福田门店" not in plain and "研发部" in plain
+    chosen = c.get(f"/employees/?entity={org['sz'].pk}", HTTP_HX_REQUEST="true").content.decode()
+    assert 'id="department-filter" hx-swap-oob="true"' in chosen
+    assert "福田门店" in chosen and "研发部" not in chosen
+    assert f'<option value="{org["store"].pk}" selected>' in c.get(
+        f"/employees/?entity={org['sz'].pk}&department={org['store'].pk}").content.decode()
