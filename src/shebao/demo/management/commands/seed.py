@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.management.base import BaseCommand, CommandError
+
+from shebao.core.context import Actor
+from shebao.core.exceptions import ApplicationError
+from shebao.demo.services import DEMO_PASSWORD, GenerationError, demo_users_ensure, seed_demo
+
+MAX_EMPLOYEES = 1_000_000
+
+
+def _date(value: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"日期格式应为 YYYY-MM-DD，而不是“{value}”") from exc
+
+
+class Command(BaseCommand):
+    help = "生成演示数据：示例集团（8个参保主体、部门与门店、员工花名册），可选创建演示账号"
+
+    def add_arguments(self, parser):
+        parser.add_argument("--employees", type=int, default=3000, help="员工人数（含已离职），默认 3000")
+        parser.add_argument(
+            "--seed", type=int, default=2026, help="随机种子：相同人数和种子生成相同数据，默认 2026"
+        )
+        parser.add_argument(
+            "--as-of",
+            type=_date,
+            default=None,
+            help="以该日期为“今天”生成入职/离职日期（YYYY-MM-DD，默认今天）",
+        )
+        parser.add_argument(
+            "--demo-users", action="store_true", help=f"创建或重置演示账号（密码 {DEMO_PASSWORD}）"
+        )
+
+    def handle(self, *args, employees: int, seed: int, as_of: dt.date | None, demo_users: bool, **opts):
+        if not 0 <= employees <= MAX_EMPLOYEES:
+            raise CommandError(f"--employees 应在 0 至 {MAX_EMPLOYEES} 之间")
+        actor = Actor.system(via="cli")
+        verbose = opts.get("verbosity", 1) >= 1
+
+        def progress(done: int) -> None:
+            if verbose and (done % 20000 == 0 or done == employees) and employees >= 20000:
+                self.stdout.write(f"  已写入 {done}/{employees} 名员工…")
+
+        try:
+            result = seed_demo(employees=employees, seed=seed, as_of=as_of, actor=actor, progress=progress)
+        except GenerationError as exc:
+            raise CommandError(str(exc)) from exc
+        except ApplicationError as exc:
+            raise CommandError(exc.message) from exc
+        if result.skipped:
+            self.stdout.write("演示数据已存在，跳过")
+        else:
+            s = result.statuses
+            self.stdout.write(
+                self.style.SUCCESS(
+                    f"已生成演示数据「示例集团」：{result.entities} 个参保主体，{result.departments} 个部门/门店，"
+                    f"{result.employees} 名员工（在职 {s.get('active', 0)}，待入职 {s.get('pending', 0)}，"
+                    f"离职 {s.get('left', 0)}；{result.spells} 段任职期间，15位旧号升位 {result.legacy15} 人），"
+                    f"种子 {seed}，用时 {result.seconds:.1f} 秒"
+                )
+            )
+        if demo_users:
+            try:
+                logins = demo_users_ensure(actor=actor)
+            except ApplicationError as exc:
+                raise CommandError(exc.message) from exc
+            self.stdout.write("")
+            self.stdout.write(
+                "打开 http://127.0.0.1:8000/ ，用以下演示账号登录（密码均为 " + DEMO_PASSWORD + "）："
+            )
+            for login in logins:
+                self.stdout.write(f"  {login.username}（{login.role_label}）：{login.scope}")
