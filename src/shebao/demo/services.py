@@ -287,6 +287,7 @@ def demo_users_ensure(*, actor: Actor | None = None, password: str = DEMO_PASSWO
                 user.role = role
                 user.first_name = full_name
                 user.is_active = True
+                user.is_staff = role == Role.HR_ADMIN
                 user.department = scope.get("department")
                 user.set_password(password)
                 user.save()
