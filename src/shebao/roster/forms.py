@@ -109,39 +109,57 @@ def _date_widget() -> forms.DateInput:
     return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-class EmployeeForm(forms.Form):
-    """Fields of employee_create / employee_update. Everything is optional here so that the
-    service reports missing values with its own messages, all at once."""
+class SpellForm(forms.Form):
+    """The fields of one employment spell, with scoped entity/department choices. Everything is
+    optional here so that the service reports missing values with its own messages, all at once."""
 
-    REQUIRED = ("name", "id_number", "entity", "employee_no", "hire_date")  # marked with * in the template
+    REQUIRED: tuple[str, ...] = ("entity", "employee_no", "hire_date")  # marked with * in the template
 
-    name = forms.CharField(label=_("姓名"), required=False, max_length=60)
-    id_kind = forms.ChoiceField(label=_("证件类型"), required=False, choices=[("", _("自动识别")), *ID_KIND_CHOICES])
-    id_number = forms.CharField(label=_("证件号码"), required=False, max_length=40)
     entity = forms.ModelChoiceField(label=_("参保主体"), queryset=Entity.objects.none(), required=False,
                                     empty_label=_("请选择"))
     department = DepartmentChoiceField(label=_("部门"), queryset=Department.objects.none(), required=False,
                                        empty_label=_("（无）"))
     employee_no = forms.CharField(label=_("工号"), required=False, max_length=32)
     hire_date = forms.DateField(label=_("入职日期"), required=False, widget=_date_widget())
-    leave_date = forms.DateField(label=_("离职日期"), required=False, widget=_date_widget())
     employment_type = forms.ChoiceField(label=_("用工类型"), required=False, choices=EmploymentType.choices,
                                         initial=EmploymentType.FULL_TIME)
+    declared_wage = forms.CharField(label=_("申报月工资"), required=False, max_length=20)
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.required_fields = list(self.REQUIRED)
+        self.fields["entity"].queryset = scoped_entities(user)
+        self.fields["department"].queryset = scoped_departments(user)
+        self.fields["declared_wage"].widget.attrs.update({"inputmode": "decimal", "placeholder": "0.00"})
+
+    def add_service_errors(self, field_errors: dict[str, str], message: str) -> None:
+        for field, error in field_errors.items():
+            self.add_error(field if field in self.fields else None, error)
+        if message not in field_errors.values():  # a lone field message is not repeated on top
+            self.add_error(None, message)
+
+
+class EmployeeForm(SpellForm):
+    """Fields of employee_create / employee_update."""
+
+    REQUIRED = ("name", "id_number", "entity", "employee_no", "hire_date")
+
+    name = forms.CharField(label=_("姓名"), required=False, max_length=60)
+    id_kind = forms.ChoiceField(label=_("证件类型"), required=False, choices=[("", _("自动识别")), *ID_KIND_CHOICES])
+    id_number = forms.CharField(label=_("证件号码"), required=False, max_length=40)
+    leave_date = forms.DateField(label=_("离职日期"), required=False, widget=_date_widget())
     hukou_type = forms.ChoiceField(label=_("户籍类型"), required=False, choices=[("", _("未填写")), *HukouType.choices])
     phone = forms.CharField(label=_("手机"), required=False, max_length=40)
     email = forms.EmailField(label=_("邮箱"), required=False)
-    declared_wage = forms.CharField(label=_("申报月工资"), required=False, max_length=20)
 
     # Blank on edit means "keep": the stored numbers are never rendered back into the form.
     SECRET_FIELDS = ("id_number", "phone")
 
     def __init__(self, *args: Any, user: User, editing: bool = False, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, user=user, **kwargs)
         self.editing = editing
         # On edit the stored number stays when the field is left blank, so it is not required there.
         self.required_fields = [n for n in self.REQUIRED if not (editing and n in self.SECRET_FIELDS)]
-        self.fields["entity"].queryset = scoped_entities(user)
-        self.fields["department"].queryset = scoped_departments(user)
         if not editing and "entity" not in self.initial:
             entities = list(self.fields["entity"].queryset[:2])
             if len(entities) == 1:  # a clerk with one entity need not pick it
@@ -152,7 +170,6 @@ class EmployeeForm(forms.Form):
                 self.fields[name].help_text = _("留空表示不修改")
         self.fields["id_number"].widget.attrs["class"] = "mono"
         self.fields["phone"].widget.attrs["inputmode"] = "tel"
-        self.fields["declared_wage"].widget.attrs.update({"inputmode": "decimal", "placeholder": "0.00"})
         for name in self.required_fields:
             self.fields[name].widget.attrs["aria-required"] = "true"
 
@@ -176,34 +193,6 @@ class EmployeeForm(forms.Form):
                 data.pop("id_kind")
         return data
 
-    def add_service_errors(self, field_errors: dict[str, str], message: str) -> None:
-        for field, error in field_errors.items():
-            self.add_error(field if field in self.fields else None, error)
-        if message not in field_errors.values():  # a lone field message is not repeated on top
-            self.add_error(None, message)
 
-
-class RehireForm(forms.Form):
+class RehireForm(SpellForm):
     """A new employment spell for a person who has left (same identity, new spell)."""
-
-    REQUIRED = ("entity", "employee_no", "hire_date")
-    required_fields = REQUIRED
-
-    entity = forms.ModelChoiceField(label=_("参保主体"), queryset=Entity.objects.none(), required=False,
-                                    empty_label=_("请选择"))
-    department = DepartmentChoiceField(label=_("部门"), queryset=Department.objects.none(), required=False,
-                                       empty_label=_("（无）"))
-    employee_no = forms.CharField(label=_("工号"), required=False, max_length=32)
-    hire_date = forms.DateField(label=_("入职日期"), required=False, widget=_date_widget())
-    employment_type = forms.ChoiceField(label=_("用工类型"), required=False, choices=EmploymentType.choices,
-                                        initial=EmploymentType.FULL_TIME)
-    declared_wage = forms.CharField(label=_("申报月工资"), required=False, max_length=20)
-
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["entity"].queryset = scoped_entities(user)
-        self.fields["department"].queryset = scoped_departments(user)
-        self.fields["declared_wage"].widget.attrs.update({"inputmode": "decimal", "placeholder": "0.00"})
-
-    def add_service_errors(self, field_errors: dict[str, str], message: str) -> None:
-        EmployeeForm.add_service_errors(self, field_errors, message)

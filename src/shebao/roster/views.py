@@ -108,20 +108,29 @@ def employee_reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
     return render(request, "roster/_revealed.html", {"field": field, "value": value})
 
 
+def _submit(request: HttpRequest, form, call):
+    """Run a roster service for a posted, valid form and return its result. Its refusals land on
+    the form (None is returned); a permission refusal is a 403."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        return call()
+    except exceptions.PermissionDenied as exc:
+        raise PermissionDenied(exc.message) from exc
+    except exceptions.ApplicationError as exc:
+        form.add_service_errors(exc.field_errors, exc.message)
+        return None
+
+
 @login_required
 def employee_create(request: HttpRequest) -> HttpResponse:
     _require(can_edit_roster(request.user))
     form = EmployeeForm(request.POST or None, user=request.user)
-    if request.method == "POST" and form.is_valid():
-        try:
-            employee = services.employee_create(actor=Actor.from_request(request), **form.service_data())
-        except exceptions.PermissionDenied as exc:
-            raise PermissionDenied(exc.message) from exc
-        except exceptions.ApplicationError as exc:
-            form.add_service_errors(exc.field_errors, exc.message)
-        else:
-            messages.success(request, _("已新增员工“%(name)s”") % {"name": employee.name})
-            return redirect("roster:detail", pk=employee.pk)
+    employee = _submit(request, form, lambda: services.employee_create(
+        actor=Actor.from_request(request), **form.service_data()))
+    if employee:
+        messages.success(request, _("已新增员工“%(name)s”") % {"name": employee.name})
+        return redirect("roster:detail", pk=employee.pk)
     return render(request, "roster/employee_form.html", {"form": form, "employee": None, "active": "roster"})
 
 
@@ -130,16 +139,10 @@ def employee_edit(request: HttpRequest, pk: int) -> HttpResponse:
     employee = _employee_or_404(request, pk)
     _require(can_edit_employee(request.user, employee))
     form = EmployeeForm(request.POST or None, user=request.user, editing=True, initial=EmployeeForm.initial_for(employee))
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.employee_update(actor=Actor.from_request(request), employee=employee, data=form.service_data())
-        except exceptions.PermissionDenied as exc:
-            raise PermissionDenied(exc.message) from exc
-        except exceptions.ApplicationError as exc:
-            form.add_service_errors(exc.field_errors, exc.message)
-        else:
-            messages.success(request, _("已保存员工“%(name)s”的信息") % {"name": employee.name})
-            return redirect("roster:detail", pk=employee.pk)
+    if _submit(request, form, lambda: services.employee_update(
+            actor=Actor.from_request(request), employee=employee, data=form.service_data())):
+        messages.success(request, _("已保存员工“%(name)s”的信息") % {"name": employee.name})
+        return redirect("roster:detail", pk=employee.pk)
     return render(request, "roster/employee_form.html", {"form": form, "employee": employee, "active": "roster"})
 
 
@@ -149,14 +152,8 @@ def employee_rehire(request: HttpRequest, pk: int) -> HttpResponse:
     _require(can_edit_employee(request.user, employee))
     form = RehireForm(request.POST or None, user=request.user, initial={
         "entity": employee.entity_id, "department": employee.department_id, "employment_type": employee.employment_type})
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.employee_rehire(actor=Actor.from_request(request), employee=employee, **form.cleaned_data)
-        except exceptions.PermissionDenied as exc:
-            raise PermissionDenied(exc.message) from exc
-        except exceptions.ApplicationError as exc:
-            form.add_service_errors(exc.field_errors, exc.message)
-        else:
-            messages.success(request, _("已为“%(name)s”办理再入职") % {"name": employee.name})
-            return redirect("roster:detail", pk=employee.pk)
+    if _submit(request, form, lambda: services.employee_rehire(
+            actor=Actor.from_request(request), employee=employee, **form.cleaned_data)):
+        messages.success(request, _("已为“%(name)s”办理再入职") % {"name": employee.name})
+        return redirect("roster:detail", pk=employee.pk)
     return render(request, "roster/employee_rehire.html", {"form": form, "employee": employee, "active": "roster"})
