@@ -9,6 +9,7 @@ from django.test import Client
 from shebao.accounts.models import ApiToken
 from shebao.accounts.services import api_token_authenticate, api_token_create
 from shebao.audit.models import AuditEvent
+from shebao.conftest import PASSWORD
 from shebao.core.context import Actor
 
 pytestmark = pytest.mark.django_db
@@ -161,3 +162,8 @@ def test_revoking_twice_is_harmless(login, clerk):
     client.post(f"/account/tokens/{token.pk}/revoke/")
     client.post(f"/account/tokens/{token.pk}/revoke/")
     assert AuditEvent.objects.filter(action="api_token.revoke").count() == 1
+
+
+def test_passwords_are_hashed_with_argon2(admin):
+    assert admin.password.startswith("argon2$")
+    assert admin.check_password(PASSWORD)
