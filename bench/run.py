@@ -387,6 +387,7 @@ def main() -> int:
                 must_contain=search["employee_no"],
                 shown_path="/employees/?q=" + mask_identity(search["id_number"], "resident_id"),
             ),
+            Case("list_deep", "员工列表 第1500页", "/employees/?page=1500", must_contain="<table"),
             Case("api_list", "API GET /api/v1/employees", "/api/v1/employees", api=True),
         ]
         log("SQL profile (in-process) …")

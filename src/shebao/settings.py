@@ -174,4 +174,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("SHEBAO_LOG_LEVEL", "WARNING")},
+    # The Huey consumer installs its own handler; don't print each of its lines twice.
+    "loggers": {"huey": {"level": "INFO", "propagate": False}},
 }

@@ -27,7 +27,7 @@ from shebao.core.exceptions import ApplicationError
 from shebao.org.models import Department, Entity
 from shebao.org.selectors import department_list, entity_list
 from shebao.roster.models import Employee
-from shebao.roster.selectors import EmployeeFilters, employee_get, employee_list
+from shebao.roster.selectors import EmployeeFilters, employee_get, employee_list, employee_slice
 from shebao.roster.services import employee_create, employee_reveal, employee_update
 
 router = Router(tags=["员工"])
@@ -118,7 +118,7 @@ def list_employees(request: HttpRequest, filters: Query[EmployeeQuery]):
     )
     start = (filters.page - 1) * filters.page_size
     return {
-        "items": [employee_data(e) for e in qs[start : start + filters.page_size]],
+        "items": [employee_data(e) for e in employee_slice(qs, start, start + filters.page_size)],
         "total": qs.count(),
         "page": filters.page,
         "page_size": filters.page_size,

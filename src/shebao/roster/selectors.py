@@ -58,6 +58,17 @@ def employee_list(*, user: User, filters: EmployeeFilters = EmployeeFilters()) -
     return qs.order_by("employee_no")
 
 
+def employee_rows(ids: list[int]) -> list[Employee]:
+    """The employees with these ids, in this order. Pages are cut on ids first and the rows fetched
+    after (a deferred join), so a deep OFFSET skips index entries, not joined rows."""
+    found = Employee.objects.select_related("entity", "department").in_bulk(ids)
+    return [found[pk] for pk in ids if pk in found]
+
+
+def employee_slice(qs: QuerySet[Employee], start: int, stop: int) -> list[Employee]:
+    return employee_rows(list(qs.values_list("pk", flat=True)[start:stop]))
+
+
 def employee_get(*, user: User, pk: int) -> Employee | None:
     return (
         Employee.objects.filter(employee_scope(user), pk=pk)

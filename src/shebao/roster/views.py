@@ -65,9 +65,9 @@ def employee_list(request: HttpRequest) -> HttpResponse:
         status=values.get("status") or "",
         employment_type=values.get("employment_type") or "",
     )
-    page = Paginator(selectors.employee_list(user=request.user, filters=filters), settings.SHEBAO_PAGE_SIZE).get_page(
-        request.GET.get("page")
-    )
+    ids = selectors.employee_list(user=request.user, filters=filters).values_list("pk", flat=True)
+    page = Paginator(ids, settings.SHEBAO_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = selectors.employee_rows(list(page.object_list))
     context = {
         "form": form, "page": page, "filtered": any(request.GET.get(k) for k in form.fields),
         "can_create": can_edit_roster(request.user), "active": "roster",
