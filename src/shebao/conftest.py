@@ -27,7 +27,9 @@ def _reference_tables(request):
     """Transactional tests (live_server) flush every table, including the data migrations
     loaded; put the city list back so entities can be created."""
     marker = request.node.get_closest_marker("django_db")
-    transactional = marker is not None and (marker.kwargs.get("transaction") or (marker.args and marker.args[0]))
+    transactional = marker is not None and (
+        marker.kwargs.get("transaction") or (marker.args and marker.args[0])
+    )
     if transactional or {"transactional_db", "live_server"} & set(request.fixturenames):
         request.getfixturevalue("transactional_db")
         from shebao.policy.services import city_table_load
@@ -44,8 +46,12 @@ def system() -> Actor:
 def org(db, system):
     from shebao.org.services import department_create, entity_create
 
-    bj = entity_create(actor=system, code="BJ01", name="北京示例科技有限公司", uscc="91110000802100433B", city="北京")
-    sz = entity_create(actor=system, code="SZ01", name="深圳示例零售有限公司", uscc="91440300MA5F12340J", city="深圳")
+    bj = entity_create(
+        actor=system, code="BJ01", name="北京示例科技有限公司", uscc="91110000802100433B", city="北京"
+    )
+    sz = entity_create(
+        actor=system, code="SZ01", name="深圳示例零售有限公司", uscc="91440300MA5F12340J", city="深圳"
+    )
     rd = department_create(actor=system, entity=bj, name="研发部")
     rd_web = department_create(actor=system, entity=bj, name="前端组", parent=rd)
     sales = department_create(actor=system, entity=bj, name="销售部")
@@ -56,7 +62,9 @@ def org(db, system):
 def _user(system, username, role, **kw):
     from shebao.accounts.services import user_create
 
-    return user_create(actor=system, username=username, password=PASSWORD, role=role, full_name=username, **kw)
+    return user_create(
+        actor=system, username=username, password=PASSWORD, role=role, full_name=username, **kw
+    )
 
 
 @pytest.fixture
@@ -137,8 +145,16 @@ def browser():
         b = p.chromium.launch(
             executable_path=CHROMIUM,
             headless=True,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield b
         b.close()

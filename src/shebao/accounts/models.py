@@ -16,12 +16,24 @@ class Role(models.TextChoices):
 class User(AbstractUser):
     role = models.CharField(_("角色"), max_length=20, choices=Role.choices, default=Role.HR_SPECIALIST)
     # HR specialists see the entities listed here; department managers their department subtree.
-    entities = models.ManyToManyField("org.Entity", blank=True, related_name="+", verbose_name=_("负责的参保主体"))
+    entities = models.ManyToManyField(
+        "org.Entity", blank=True, related_name="+", verbose_name=_("负责的参保主体")
+    )
     department = models.ForeignKey(
-        "org.Department", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("管理的部门")
+        "org.Department",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("管理的部门"),
     )
     employee = models.OneToOneField(
-        "roster.Employee", null=True, blank=True, on_delete=models.SET_NULL, related_name="user", verbose_name=_("员工档案")
+        "roster.Employee",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="user",
+        verbose_name=_("员工档案"),
     )
 
     class Meta:

@@ -18,8 +18,16 @@ TOKEN_PREFIX = "sb_"
 
 @transaction.atomic
 def user_create(
-    *, actor: Actor, username: str, password: str, role: str, full_name: str = "", email: str = "",
-    entities: list[Entity] | None = None, department: Department | None = None, is_superuser: bool = False,
+    *,
+    actor: Actor,
+    username: str,
+    password: str,
+    role: str,
+    full_name: str = "",
+    email: str = "",
+    entities: list[Entity] | None = None,
+    department: Department | None = None,
+    is_superuser: bool = False,
 ) -> User:
     if role not in Role.values:
         raise ApplicationError(f"未知角色“{role}”，可选：{'、'.join(Role.values)}")
@@ -28,15 +36,25 @@ def user_create(
     if role == Role.DEPT_MANAGER and department is None:
         raise ApplicationError("部门经理必须指定所管理的部门")
     # HR admins manage entities, departments and users in the Django admin.
-    user = User(username=username, role=role, email=email, department=department,
-                is_staff=is_superuser or role == Role.HR_ADMIN, is_superuser=is_superuser)
+    user = User(
+        username=username,
+        role=role,
+        email=email,
+        department=department,
+        is_staff=is_superuser or role == Role.HR_ADMIN,
+        is_superuser=is_superuser,
+    )
     user.first_name = full_name
     user.set_password(password)
     user.save()
     if entities:
         user.entities.set(entities)
-    audit_record(actor=actor, action="user.create", obj=user,
-                 changes={"role": role, "entities": [e.code for e in entities or []]})
+    audit_record(
+        actor=actor,
+        action="user.create",
+        obj=user,
+        changes={"role": role, "entities": [e.code for e in entities or []]},
+    )
     return user
 
 
@@ -50,15 +68,21 @@ def api_token_create(*, actor: Actor, user: User, name: str, scope: str) -> tupl
     if not can_manage_tokens(user):
         raise PermissionDenied("该账号不能创建 API 令牌")
     if scope not in ApiToken.Scope.values:
-        raise ApplicationError(f"权限范围只能是 read 或 write，而不是“{scope}”", field_errors={"scope": "无效"})
+        raise ApplicationError(
+            f"权限范围只能是 read 或 write，而不是“{scope}”", field_errors={"scope": "无效"}
+        )
     if scope == ApiToken.Scope.WRITE and not can_edit_roster(user):
         raise PermissionDenied("只读角色只能创建只读令牌")
     name = name.strip()
     if not name:
         raise ApplicationError("请填写令牌名称", field_errors={"name": "必填"})
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=name[:80], prefix=secret[:10], token_hash=_hash(secret), scope=scope)
-    audit_record(actor=actor, action="api_token.create", obj=token, changes={"name": token.name, "scope": scope})
+    token = ApiToken.objects.create(
+        user=user, name=name[:80], prefix=secret[:10], token_hash=_hash(secret), scope=scope
+    )
+    audit_record(
+        actor=actor, action="api_token.create", obj=token, changes={"name": token.name, "scope": scope}
+    )
     return token, secret
 
 

@@ -13,9 +13,16 @@ class AuditEvent(models.Model):
 
     at = models.DateTimeField(_("时间"), auto_now_add=True, db_index=True)
     actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("操作人")
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("操作人"),
     )
-    actor_label = models.CharField(_("操作人"), max_length=150, blank=True)  # survives user deletion; "系统" for CLI
+    actor_label = models.CharField(
+        _("操作人"), max_length=150, blank=True
+    )  # survives user deletion; "系统" for CLI
     action = models.CharField(_("操作"), max_length=64, db_index=True)
     object_type = models.CharField(_("对象类型"), max_length=64, blank=True)
     object_id = models.CharField(_("对象ID"), max_length=64, blank=True)

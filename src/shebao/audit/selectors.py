@@ -5,7 +5,9 @@ from django.db.models import QuerySet
 from shebao.audit.models import AuditEvent
 
 
-def audit_event_list(*, action: str = "", actor: str = "", object_type: str = "", object_id: str = "") -> QuerySet:
+def audit_event_list(
+    *, action: str = "", actor: str = "", object_type: str = "", object_id: str = ""
+) -> QuerySet:
     qs = AuditEvent.objects.all()
     if action:
         qs = qs.filter(action__startswith=action)

@@ -131,7 +131,9 @@ def keyring() -> KeyRing:
     from django.conf import settings
 
     return load_keyring(
-        data_keys=settings.SHEBAO_DATA_KEYS, index_key=settings.SHEBAO_INDEX_KEY, instance=settings.INSTANCE_DIR
+        data_keys=settings.SHEBAO_DATA_KEYS,
+        index_key=settings.SHEBAO_INDEX_KEY,
+        instance=settings.INSTANCE_DIR,
     )
 
 

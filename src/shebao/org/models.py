@@ -27,7 +27,9 @@ class Entity(models.Model):
     code = models.CharField(_("编码"), max_length=32, unique=True)
     name = models.CharField(_("名称"), max_length=100, unique=True)
     uscc = models.CharField(_("统一社会信用代码"), max_length=18, unique=True)
-    city = models.ForeignKey(City, on_delete=models.PROTECT, related_name="entities", verbose_name=_("参保城市"))
+    city = models.ForeignKey(
+        City, on_delete=models.PROTECT, related_name="entities", verbose_name=_("参保城市")
+    )
     si_unit_no = models.CharField(_("社保单位编号"), max_length=40, blank=True)
     hf_unit_no = models.CharField(_("公积金单位账号"), max_length=40, blank=True)
     is_active = models.BooleanField(_("启用"), default=True)
@@ -54,9 +56,16 @@ class Department(models.Model):
         STORE = "store", _("门店")
         BRANCH = "branch", _("分支机构")
 
-    entity = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="departments", verbose_name=_("参保主体"))
+    entity = models.ForeignKey(
+        Entity, on_delete=models.PROTECT, related_name="departments", verbose_name=_("参保主体")
+    )
     parent = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children", verbose_name=_("上级")
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        verbose_name=_("上级"),
     )
     name = models.CharField(_("名称"), max_length=100)
     code = models.CharField(_("编码"), max_length=32, blank=True)
@@ -69,7 +78,9 @@ class Department(models.Model):
         verbose_name = _("部门")
         verbose_name_plural = _("部门")
         constraints = [
-            models.UniqueConstraint(fields=["entity", "parent", "name"], name="department_unique_name_per_parent"),
+            models.UniqueConstraint(
+                fields=["entity", "parent", "name"], name="department_unique_name_per_parent"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -14,7 +14,9 @@ def entity_list_with_counts() -> QuerySet[Entity]:
     return entity_list().annotate(active_count=Count("employees", filter=Q(employees__status="active")))
 
 
-def department_list(*, entity_ids: list[int] | None = None, under_path: str | None = None) -> QuerySet[Department]:
+def department_list(
+    *, entity_ids: list[int] | None = None, under_path: str | None = None
+) -> QuerySet[Department]:
     qs = Department.objects.select_related("entity")
     if entity_ids is not None:
         qs = qs.filter(entity_id__in=entity_ids)

@@ -50,7 +50,9 @@ def entity_create(
     if Entity.objects.filter(name=name).exists():
         raise ApplicationError(f"参保主体名称“{name}”已存在", field_errors={"name": "已存在"})
     if Entity.objects.filter(uscc=canonical).exists():
-        raise ApplicationError(f"统一社会信用代码“{canonical}”已被其他参保主体使用", field_errors={"uscc": "已存在"})
+        raise ApplicationError(
+            f"统一社会信用代码“{canonical}”已被其他参保主体使用", field_errors={"uscc": "已存在"}
+        )
     entity = Entity.objects.create(
         organisation=organisation_get_or_create(),
         code=code,
@@ -71,7 +73,12 @@ def entity_create(
 
 @transaction.atomic
 def department_create(
-    *, actor: Actor, entity: Entity, name: str, parent: Department | None = None, code: str = "",
+    *,
+    actor: Actor,
+    entity: Entity,
+    name: str,
+    parent: Department | None = None,
+    code: str = "",
     kind: str = Department.Kind.DEPARTMENT,
 ) -> Department:
     name = name.strip()
@@ -83,7 +90,9 @@ def department_create(
         raise ApplicationError(f"“{parent.name if parent else entity.name}”下已有名为“{name}”的部门")
     dept = Department.objects.create(entity=entity, parent=parent, name=name, code=code, kind=kind)
     department_set_path(department=dept)
-    audit_record(actor=actor, action="department.create", obj=dept, changes={"entity": entity.name, "name": name})
+    audit_record(
+        actor=actor, action="department.create", obj=dept, changes={"entity": entity.name, "name": name}
+    )
     return dept
 
 

@@ -25,7 +25,9 @@ def scoped_entities(user: User):
 def scoped_departments(user: User):
     # Department managers see their own subtree only, not every department of their entity.
     under = user.department.path if user.role == Role.DEPT_MANAGER and user.department_id else None
-    return department_list(entity_ids=entity_scope_ids(user), under_path=under).order_by("entity__code", "path")
+    return department_list(entity_ids=entity_scope_ids(user), under_path=under).order_by(
+        "entity__code", "path"
+    )
 
 
 class TreeSelect(forms.Select):
@@ -39,13 +41,21 @@ class TreeSelect(forms.Select):
 
         def options(items):
             return format_html_join(
-                "", "<option value=\"{}\"{}>{}</option>",
-                ((v, mark_safe(" selected") if str(v) == selected and v != "" else "", label) for v, label in items),
+                "",
+                '<option value="{}"{}>{}</option>',
+                (
+                    (v, mark_safe(" selected") if str(v) == selected and v != "" else "", label)
+                    for v, label in items
+                ),
             )
 
         parts = []
         for group, items in self.field_choices():
-            parts.append(options(items) if group is None else format_html('<optgroup label="{}">{}</optgroup>', group, options(items)))
+            parts.append(
+                options(items)
+                if group is None
+                else format_html('<optgroup label="{}">{}</optgroup>', group, options(items))
+            )
         return format_html("<select{}>{}</select>", flatatt(attrs), mark_safe("".join(parts)))
 
 
@@ -64,8 +74,10 @@ class DepartmentChoiceField(forms.ModelChoiceField):
     def grouped_choices(self) -> list[tuple[str | None, list[tuple[Any, str]]]]:
         rows = list(self.queryset.values_list("pk", "name", "depth", "entity__name"))
         head = [("", self.empty_label)] if self.empty_label is not None else []
-        groups = [(entity, [(pk, "\u3000" * depth + name) for pk, name, depth, _e in items])
-                  for entity, items in groupby(rows, key=lambda r: r[3])]
+        groups = [
+            (entity, [(pk, "\u3000" * depth + name) for pk, name, depth, _e in items])
+            for entity, items in groupby(rows, key=lambda r: r[3])
+        ]
         if len(groups) <= 1:
             return [(None, head + (groups[0][1] if groups else []))]
         return [(None, head), *groups]
@@ -78,13 +90,18 @@ class DepartmentChoiceField(forms.ModelChoiceField):
 
 class EmployeeFilterForm(forms.Form):
     q = forms.CharField(required=False, label=_("搜索"), widget=forms.SearchInput)
-    entity = forms.ModelChoiceField(queryset=Entity.objects.none(), required=False, empty_label=_("全部参保主体"),
-                                    label=_("参保主体"))
-    department = DepartmentChoiceField(queryset=Department.objects.none(), required=False,
-                                       empty_label=_("全部部门"), label=_("部门"))
-    status = forms.ChoiceField(choices=[("", _("全部状态")), *EmployeeStatus.choices], required=False, label=_("状态"))
-    employment_type = forms.ChoiceField(choices=[("", _("全部用工类型")), *EmploymentType.choices], required=False,
-                                        label=_("用工类型"))
+    entity = forms.ModelChoiceField(
+        queryset=Entity.objects.none(), required=False, empty_label=_("全部参保主体"), label=_("参保主体")
+    )
+    department = DepartmentChoiceField(
+        queryset=Department.objects.none(), required=False, empty_label=_("全部部门"), label=_("部门")
+    )
+    status = forms.ChoiceField(
+        choices=[("", _("全部状态")), *EmployeeStatus.choices], required=False, label=_("状态")
+    )
+    employment_type = forms.ChoiceField(
+        choices=[("", _("全部用工类型")), *EmploymentType.choices], required=False, label=_("用工类型")
+    )
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -99,10 +116,13 @@ class EmployeeFilterForm(forms.Form):
         self.fields["department"].queryset = departments
         for field in self.fields.values():
             field.widget.attrs.update({"aria-label": field.label, "class": "roster-filter"})
-        self.fields["q"].widget.attrs.update({
-            "placeholder": _("姓名、工号、完整证件号码或手机号"), "autocomplete": "off",
-            "class": "search",
-        })
+        self.fields["q"].widget.attrs.update(
+            {
+                "placeholder": _("姓名、工号、完整证件号码或手机号"),
+                "autocomplete": "off",
+                "class": "search",
+            }
+        )
 
 
 def _date_widget() -> forms.DateInput:
@@ -115,14 +135,17 @@ class SpellForm(forms.Form):
 
     REQUIRED: tuple[str, ...] = ("entity", "employee_no", "hire_date")  # marked with * in the template
 
-    entity = forms.ModelChoiceField(label=_("参保主体"), queryset=Entity.objects.none(), required=False,
-                                    empty_label=_("请选择"))
-    department = DepartmentChoiceField(label=_("部门"), queryset=Department.objects.none(), required=False,
-                                       empty_label=_("（无）"))
+    entity = forms.ModelChoiceField(
+        label=_("参保主体"), queryset=Entity.objects.none(), required=False, empty_label=_("请选择")
+    )
+    department = DepartmentChoiceField(
+        label=_("部门"), queryset=Department.objects.none(), required=False, empty_label=_("（无）")
+    )
     employee_no = forms.CharField(label=_("工号"), required=False, max_length=32)
     hire_date = forms.DateField(label=_("入职日期"), required=False, widget=_date_widget())
-    employment_type = forms.ChoiceField(label=_("用工类型"), required=False, choices=EmploymentType.choices,
-                                        initial=EmploymentType.FULL_TIME)
+    employment_type = forms.ChoiceField(
+        label=_("用工类型"), required=False, choices=EmploymentType.choices, initial=EmploymentType.FULL_TIME
+    )
     declared_wage = forms.CharField(label=_("申报月工资"), required=False, max_length=20)
 
     def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
@@ -145,10 +168,14 @@ class EmployeeForm(SpellForm):
     REQUIRED = ("name", "id_number", "entity", "employee_no", "hire_date")
 
     name = forms.CharField(label=_("姓名"), required=False, max_length=60)
-    id_kind = forms.ChoiceField(label=_("证件类型"), required=False, choices=[("", _("自动识别")), *ID_KIND_CHOICES])
+    id_kind = forms.ChoiceField(
+        label=_("证件类型"), required=False, choices=[("", _("自动识别")), *ID_KIND_CHOICES]
+    )
     id_number = forms.CharField(label=_("证件号码"), required=False, max_length=40)
     leave_date = forms.DateField(label=_("离职日期"), required=False, widget=_date_widget())
-    hukou_type = forms.ChoiceField(label=_("户籍类型"), required=False, choices=[("", _("未填写")), *HukouType.choices])
+    hukou_type = forms.ChoiceField(
+        label=_("户籍类型"), required=False, choices=[("", _("未填写")), *HukouType.choices]
+    )
     phone = forms.CharField(label=_("手机"), required=False, max_length=40)
     email = forms.EmailField(label=_("邮箱"), required=False)
 
@@ -176,9 +203,15 @@ class EmployeeForm(SpellForm):
     @staticmethod
     def initial_for(employee) -> dict[str, Any]:
         return {
-            "name": employee.name, "entity": employee.entity_id, "department": employee.department_id,
-            "employee_no": employee.employee_no, "hire_date": employee.hire_date, "leave_date": employee.leave_date,
-            "employment_type": employee.employment_type, "hukou_type": employee.hukou_type, "email": employee.email,
+            "name": employee.name,
+            "entity": employee.entity_id,
+            "department": employee.department_id,
+            "employee_no": employee.employee_no,
+            "hire_date": employee.hire_date,
+            "leave_date": employee.leave_date,
+            "employment_type": employee.employment_type,
+            "hukou_type": employee.hukou_type,
+            "email": employee.email,
             "declared_wage": "" if employee.declared_wage is None else f"{employee.declared_wage:.2f}",
         }
 

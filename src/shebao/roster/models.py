@@ -65,14 +65,23 @@ class Employee(models.Model):
 
     # Copied from the current spell.
     employee_no = models.CharField(_("工号"), max_length=32, unique=True)
-    entity = models.ForeignKey(Entity, on_delete=models.PROTECT, related_name="employees", verbose_name=_("参保主体"))
+    entity = models.ForeignKey(
+        Entity, on_delete=models.PROTECT, related_name="employees", verbose_name=_("参保主体")
+    )
     department = models.ForeignKey(
-        Department, null=True, blank=True, on_delete=models.PROTECT, related_name="employees", verbose_name=_("部门")
+        Department,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="employees",
+        verbose_name=_("部门"),
     )
     employment_type = models.CharField(_("用工类型"), max_length=20, choices=EmploymentType.choices)
     hire_date = models.DateField(_("入职日期"))
     leave_date = models.DateField(_("离职日期"), null=True, blank=True)
-    declared_wage = models.DecimalField(_("申报月工资"), max_digits=12, decimal_places=2, null=True, blank=True)
+    declared_wage = models.DecimalField(
+        _("申报月工资"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
     status = models.CharField(_("状态"), max_length=10, choices=EmployeeStatus.choices, db_index=True)
 
     created_at = models.DateTimeField(auto_now_add=True)
@@ -116,7 +125,9 @@ class EmploymentSpell(models.Model):
     hire_date = models.DateField(_("入职日期"))
     leave_date = models.DateField(_("离职日期"), null=True, blank=True)
     leave_reason = models.CharField(_("离职原因"), max_length=200, blank=True)
-    declared_wage = models.DecimalField(_("申报月工资"), max_digits=12, decimal_places=2, null=True, blank=True)
+    declared_wage = models.DecimalField(
+        _("申报月工资"), max_digits=12, decimal_places=2, null=True, blank=True
+    )
 
     class Meta:
         ordering = ["employee", "hire_date"]

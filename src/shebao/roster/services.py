@@ -32,11 +32,21 @@ from shebao.roster.models import (
 )
 
 # Fields of Employee that mirror the current spell.
-SPELL_FIELDS = ["entity", "department", "employee_no", "employment_type", "hire_date", "leave_date", "declared_wage"]
+SPELL_FIELDS = [
+    "entity",
+    "department",
+    "employee_no",
+    "employment_type",
+    "hire_date",
+    "leave_date",
+    "declared_wage",
+]
 PERSON_FIELDS = ["name", "hukou_type", "email"]
 
 
-def employee_status_for(*, hire_date: dt.date, leave_date: dt.date | None, today: dt.date | None = None) -> str:
+def employee_status_for(
+    *, hire_date: dt.date, leave_date: dt.date | None, today: dt.date | None = None
+) -> str:
     today = today or timezone.localdate()
     if leave_date is not None and leave_date < today:
         return EmployeeStatus.LEFT
@@ -133,7 +143,9 @@ def _clean(data: dict[str, Any], *, creating: bool) -> dict[str, Any]:
                 errors["declared_wage"] = f"申报月工资应为非负金额，而不是“{value}”"
     if errors:
         first = next(iter(errors.values()))
-        raise ApplicationError(first if len(errors) == 1 else f"{first}（共{len(errors)}处错误）", field_errors=errors)
+        raise ApplicationError(
+            first if len(errors) == 1 else f"{first}（共{len(errors)}处错误）", field_errors=errors
+        )
     return out
 
 
@@ -141,18 +153,24 @@ def _check_relations(values: dict[str, Any], employee: Employee | None) -> None:
     entity = values.get("entity", employee.entity if employee else None)
     dept: Department | None = values.get("department", employee.department if employee else None)
     if dept is not None and entity is not None and dept.entity_id != entity.id:
-        raise ApplicationError(f"部门“{dept.name}”不属于参保主体“{entity.name}”", field_errors={"department": "不属于该参保主体"})
+        raise ApplicationError(
+            f"部门“{dept.name}”不属于参保主体“{entity.name}”", field_errors={"department": "不属于该参保主体"}
+        )
     hire = values.get("hire_date", employee.hire_date if employee else None)
     leave = values.get("leave_date", employee.leave_date if employee else None)
     if hire and leave and leave < hire:
-        raise ApplicationError(f"离职日期 {leave} 早于入职日期 {hire}", field_errors={"leave_date": "早于入职日期"})
+        raise ApplicationError(
+            f"离职日期 {leave} 早于入职日期 {hire}", field_errors={"leave_date": "早于入职日期"}
+        )
     no = values.get("employee_no")
     if no and Employee.objects.filter(employee_no=no).exclude(pk=employee.pk if employee else None).exists():
         raise ApplicationError(f"工号“{no}”已被其他员工使用", field_errors={"employee_no": "已存在"})
     identity = values.get("identity")
     if identity is not None:
         bidx = crypto.blind_index(identity.number, purpose=ID_PURPOSE)
-        other = Employee.objects.filter(id_number_bidx=bidx).exclude(pk=employee.pk if employee else None).first()
+        other = (
+            Employee.objects.filter(id_number_bidx=bidx).exclude(pk=employee.pk if employee else None).first()
+        )
         if other:
             raise ApplicationError(
                 f"该证件号码已登记在员工“{other.name}”（工号 {other.employee_no}）名下；再次入职请使用“再入职”",
@@ -207,8 +225,18 @@ def employee_create(*, actor: Actor, **data: Any) -> Employee:
     employee.status = employee_status_for(hire_date=employee.hire_date, leave_date=employee.leave_date)
     employee.save()
     EmploymentSpell.objects.create(employee=employee, **{f: getattr(employee, f) for f in SPELL_FIELDS})
-    audit_record(actor=actor, action="employee.create", obj=employee, changes={"new": _audit_view(values) | {
-        "entity": employee.entity.name, "department": employee.department.name if employee.department else ""}})
+    audit_record(
+        actor=actor,
+        action="employee.create",
+        obj=employee,
+        changes={
+            "new": _audit_view(values)
+            | {
+                "entity": employee.entity.name,
+                "department": employee.department.name if employee.department else "",
+            }
+        },
+    )
     return employee
 
 
@@ -239,14 +267,29 @@ def employee_update(*, actor: Actor, employee: Employee, data: dict[str, Any]) -
 
 @transaction.atomic
 def employee_rehire(
-    *, actor: Actor, employee: Employee, entity: Entity | None, hire_date: dt.date | None, employee_no: str,
-    department: Department | None = None, employment_type: str = EmploymentType.FULL_TIME,
+    *,
+    actor: Actor,
+    employee: Employee,
+    entity: Entity | None,
+    hire_date: dt.date | None,
+    employee_no: str,
+    department: Department | None = None,
+    employment_type: str = EmploymentType.FULL_TIME,
     declared_wage: Decimal | None = None,
 ) -> EmploymentSpell:
     """Start a new spell for a person who has left: same identity, new employment."""
     _check_actor(actor, employee)
-    values = _clean({"entity": entity, "department": department, "employee_no": employee_no, "hire_date": hire_date,
-                     "employment_type": employment_type, "declared_wage": declared_wage}, creating=False)
+    values = _clean(
+        {
+            "entity": entity,
+            "department": department,
+            "employee_no": employee_no,
+            "hire_date": hire_date,
+            "employment_type": employment_type,
+            "declared_wage": declared_wage,
+        },
+        creating=False,
+    )
     if employee.leave_date is None or employee.leave_date >= hire_date:
         raise ApplicationError(
             f"员工“{employee.name}”尚未离职（或离职日期 {employee.leave_date or '未填写'} 不早于新的入职日期），不能再入职",
@@ -259,9 +302,15 @@ def employee_rehire(
         setattr(employee, field, values.get(field))
     employee.status = employee_status_for(hire_date=hire_date, leave_date=None)
     employee.save()
-    spell = EmploymentSpell.objects.create(employee=employee, **{f: getattr(employee, f) for f in SPELL_FIELDS})
-    audit_record(actor=actor, action="employee.rehire", obj=employee,
-                 changes={"entity": entity.name, "hire_date": str(hire_date), "employee_no": employee.employee_no})
+    spell = EmploymentSpell.objects.create(
+        employee=employee, **{f: getattr(employee, f) for f in SPELL_FIELDS}
+    )
+    audit_record(
+        actor=actor,
+        action="employee.rehire",
+        obj=employee,
+        changes={"entity": entity.name, "hire_date": str(hire_date), "employee_no": employee.employee_no},
+    )
     return spell
 
 
@@ -283,10 +332,16 @@ def employee_reveal(*, actor: Actor, employee: Employee, field: str) -> str:
 def employee_refresh_statuses(*, today: dt.date | None = None) -> int:
     """Move employees whose hire or leave date has passed to their new status. Returns rows changed."""
     today = today or timezone.localdate()
-    changed = Employee.objects.filter(status=EmployeeStatus.PENDING, hire_date__lte=today).exclude(
-        leave_date__lt=today).update(status=EmployeeStatus.ACTIVE)
-    changed += Employee.objects.filter(leave_date__lt=today).exclude(status=EmployeeStatus.LEFT).update(
-        status=EmployeeStatus.LEFT)
+    changed = (
+        Employee.objects.filter(status=EmployeeStatus.PENDING, hire_date__lte=today)
+        .exclude(leave_date__lt=today)
+        .update(status=EmployeeStatus.ACTIVE)
+    )
+    changed += (
+        Employee.objects.filter(leave_date__lt=today)
+        .exclude(status=EmployeeStatus.LEFT)
+        .update(status=EmployeeStatus.LEFT)
+    )
     return changed
 
 
@@ -301,13 +356,18 @@ def employees_reencrypt(*, batch_size: int = 1000) -> int:
             return done
         stale = []
         for e in rows:
-            if ring.key_id_of(e.id_number_enc) != ring.primary or (e.phone_enc and ring.key_id_of(e.phone_enc) != ring.primary):
-                e.id_number_enc = ring.encrypt(ring.decrypt(e.id_number_enc, purpose=ID_PURPOSE), purpose=ID_PURPOSE)
+            if ring.key_id_of(e.id_number_enc) != ring.primary or (
+                e.phone_enc and ring.key_id_of(e.phone_enc) != ring.primary
+            ):
+                e.id_number_enc = ring.encrypt(
+                    ring.decrypt(e.id_number_enc, purpose=ID_PURPOSE), purpose=ID_PURPOSE
+                )
                 if e.phone_enc:
-                    e.phone_enc = ring.encrypt(ring.decrypt(e.phone_enc, purpose=PHONE_PURPOSE), purpose=PHONE_PURPOSE)
+                    e.phone_enc = ring.encrypt(
+                        ring.decrypt(e.phone_enc, purpose=PHONE_PURPOSE), purpose=PHONE_PURPOSE
+                    )
                 stale.append(e)
         with transaction.atomic():
             Employee.objects.bulk_update(stale, ["id_number_enc", "phone_enc"])
         done += len(stale)
         last = rows[-1].pk
-

@@ -69,8 +69,11 @@ def employee_list(request: HttpRequest) -> HttpResponse:
     page = Paginator(ids, settings.SHEBAO_PAGE_SIZE).get_page(request.GET.get("page"))
     page.object_list = selectors.employee_rows(list(page.object_list))
     context = {
-        "form": form, "page": page, "filtered": any(request.GET.get(k) for k in form.fields),
-        "can_create": can_edit_roster(request.user), "active": "roster",
+        "form": form,
+        "page": page,
+        "filtered": any(request.GET.get(k) for k in form.fields),
+        "can_create": can_edit_roster(request.user),
+        "active": "roster",
     }
     if request.htmx and not request.htmx.history_restore_request:
         response = render(request, "roster/_results.html", context)
@@ -85,13 +88,17 @@ def employee_list(request: HttpRequest) -> HttpResponse:
 @login_required
 def employee_detail(request: HttpRequest, pk: int) -> HttpResponse:
     employee = _employee_or_404(request, pk)
-    return render(request, "roster/employee_detail.html", {
-        "employee": employee,
-        "spells": sorted(employee.spells.all(), key=lambda s: (s.hire_date, s.pk), reverse=True),
-        "can_edit": can_edit_employee(request.user, employee),
-        "can_reveal": can_reveal(request.user, employee),
-        "active": "roster",
-    })
+    return render(
+        request,
+        "roster/employee_detail.html",
+        {
+            "employee": employee,
+            "spells": sorted(employee.spells.all(), key=lambda s: (s.hire_date, s.pk), reverse=True),
+            "can_edit": can_edit_employee(request.user, employee),
+            "can_reveal": can_reveal(request.user, employee),
+            "active": "roster",
+        },
+    )
 
 
 @never_cache
@@ -126,8 +133,11 @@ def _submit(request: HttpRequest, form, call):
 def employee_create(request: HttpRequest) -> HttpResponse:
     _require(can_edit_roster(request.user))
     form = EmployeeForm(request.POST or None, user=request.user)
-    employee = _submit(request, form, lambda: services.employee_create(
-        actor=Actor.from_request(request), **form.service_data()))
+    employee = _submit(
+        request,
+        form,
+        lambda: services.employee_create(actor=Actor.from_request(request), **form.service_data()),
+    )
     if employee:
         messages.success(request, _("已新增员工“%(name)s”") % {"name": employee.name})
         return redirect("roster:detail", pk=employee.pk)
@@ -138,22 +148,45 @@ def employee_create(request: HttpRequest) -> HttpResponse:
 def employee_edit(request: HttpRequest, pk: int) -> HttpResponse:
     employee = _employee_or_404(request, pk)
     _require(can_edit_employee(request.user, employee))
-    form = EmployeeForm(request.POST or None, user=request.user, editing=True, initial=EmployeeForm.initial_for(employee))
-    if _submit(request, form, lambda: services.employee_update(
-            actor=Actor.from_request(request), employee=employee, data=form.service_data())):
+    form = EmployeeForm(
+        request.POST or None, user=request.user, editing=True, initial=EmployeeForm.initial_for(employee)
+    )
+    if _submit(
+        request,
+        form,
+        lambda: services.employee_update(
+            actor=Actor.from_request(request), employee=employee, data=form.service_data()
+        ),
+    ):
         messages.success(request, _("已保存员工“%(name)s”的信息") % {"name": employee.name})
         return redirect("roster:detail", pk=employee.pk)
-    return render(request, "roster/employee_form.html", {"form": form, "employee": employee, "active": "roster"})
+    return render(
+        request, "roster/employee_form.html", {"form": form, "employee": employee, "active": "roster"}
+    )
 
 
 @login_required
 def employee_rehire(request: HttpRequest, pk: int) -> HttpResponse:
     employee = _employee_or_404(request, pk)
     _require(can_edit_employee(request.user, employee))
-    form = RehireForm(request.POST or None, user=request.user, initial={
-        "entity": employee.entity_id, "department": employee.department_id, "employment_type": employee.employment_type})
-    if _submit(request, form, lambda: services.employee_rehire(
-            actor=Actor.from_request(request), employee=employee, **form.cleaned_data)):
+    form = RehireForm(
+        request.POST or None,
+        user=request.user,
+        initial={
+            "entity": employee.entity_id,
+            "department": employee.department_id,
+            "employment_type": employee.employment_type,
+        },
+    )
+    if _submit(
+        request,
+        form,
+        lambda: services.employee_rehire(
+            actor=Actor.from_request(request), employee=employee, **form.cleaned_data
+        ),
+    ):
         messages.success(request, _("已为“%(name)s”办理再入职") % {"name": employee.name})
         return redirect("roster:detail", pk=employee.pk)
-    return render(request, "roster/employee_rehire.html", {"form": form, "employee": employee, "active": "roster"})
+    return render(
+        request, "roster/employee_rehire.html", {"form": form, "employee": employee, "active": "roster"}
+    )

@@ -10,7 +10,9 @@ from shebao.core import crypto
 
 
 def ring(tmp_path, **kw):
-    return crypto.load_keyring(data_keys=kw.get("data_keys", ""), index_key=kw.get("index_key", ""), instance=tmp_path)
+    return crypto.load_keyring(
+        data_keys=kw.get("data_keys", ""), index_key=kw.get("index_key", ""), instance=tmp_path
+    )
 
 
 def test_file_keys_are_generated_private_and_stable(tmp_path):

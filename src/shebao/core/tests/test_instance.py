@@ -35,8 +35,15 @@ def probe(instance, **env) -> dict:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SHEBAO_") and k != "DATABASE_URL"}
     out = subprocess.run(
         [sys.executable, "-c", PROBE],
-        env={**clean, "DJANGO_SETTINGS_MODULE": "shebao.settings", "SHEBAO_INSTANCE_DIR": str(instance), **env},
-        capture_output=True, text=True, check=True,
+        env={
+            **clean,
+            "DJANGO_SETTINGS_MODULE": "shebao.settings",
+            "SHEBAO_INSTANCE_DIR": str(instance),
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        check=True,
     )
     return json.loads(out.stdout)
 
@@ -86,7 +93,12 @@ def test_env_database_url_and_keys(tmp_path):
     from shebao.core.crypto import new_key
 
     k, idx = new_key(), new_key()
-    got = probe(tmp_path / "x", DATABASE_URL=f"sqlite:///{tmp_path}/other.db", SHEBAO_DATA_KEYS=f"k7:{k}",
-                SHEBAO_INDEX_KEY=idx, SHEBAO_SECRET_KEY="s" * 50)
+    got = probe(
+        tmp_path / "x",
+        DATABASE_URL=f"sqlite:///{tmp_path}/other.db",
+        SHEBAO_DATA_KEYS=f"k7:{k}",
+        SHEBAO_INDEX_KEY=idx,
+        SHEBAO_SECRET_KEY="s" * 50,
+    )
     assert got["db"] == f"{tmp_path}/other.db" and got["secret"] == "s" * 50
     assert not (tmp_path / "x" / "data_keys.json").exists()

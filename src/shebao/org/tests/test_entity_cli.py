@@ -21,14 +21,35 @@ def run(*args: str) -> str:
 
 
 def test_entity_add_and_list_json():
-    out = run("add", "--code", "GZ01", "--name", "广州示例有限公司", "--uscc", "91440101ma5c00010l",
-              "--city", "广州", "--si-unit-no", "440100123", "--hf-unit-no", "GJJ-88")
+    out = run(
+        "add",
+        "--code",
+        "GZ01",
+        "--name",
+        "广州示例有限公司",
+        "--uscc",
+        "91440101ma5c00010l",
+        "--city",
+        "广州",
+        "--si-unit-no",
+        "440100123",
+        "--hf-unit-no",
+        "GJJ-88",
+    )
     assert "GZ01" in out
     rows = json.loads(run("list", "--json"))
-    assert rows == [{
-        "code": "GZ01", "name": "广州示例有限公司", "uscc": "91440101MA5C00010L", "city": "广州市",
-        "city_code": "440100", "si_unit_no": "440100123", "hf_unit_no": "GJJ-88", "active_employees": 0,
-    }]
+    assert rows == [
+        {
+            "code": "GZ01",
+            "name": "广州示例有限公司",
+            "uscc": "91440101MA5C00010L",
+            "city": "广州市",
+            "city_code": "440100",
+            "si_unit_no": "440100123",
+            "hf_unit_no": "GJJ-88",
+            "active_employees": 0,
+        }
+    ]
     event = AuditEvent.objects.get(action="entity.create")
     assert event.actor is None and event.actor_label.startswith("系统")
 
@@ -71,9 +92,24 @@ def test_cli_exit_code_is_nonzero(tmp_path):
     import sys
 
     result = subprocess.run(
-        [sys.executable, "-m", "shebao.cli", "entity", "add", "--code", "X", "--name", "某", "--uscc", "123",
-         "--city", "北京"],
-        capture_output=True, text=True, env={**os.environ, "SHEBAO_INSTANCE_DIR": str(tmp_path)},
+        [
+            sys.executable,
+            "-m",
+            "shebao.cli",
+            "entity",
+            "add",
+            "--code",
+            "X",
+            "--name",
+            "某",
+            "--uscc",
+            "123",
+            "--city",
+            "北京",
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "SHEBAO_INSTANCE_DIR": str(tmp_path)},
     )
     assert result.returncode != 0
     assert "统一社会信用代码" in result.stderr

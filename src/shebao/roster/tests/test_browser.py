@@ -24,8 +24,15 @@ def _log_in(page, live_server, user, next_url: str = "") -> None:
 
 def test_search_open_and_reveal(live_server, page, screenshot_dir, org, clerk, make_employee):
     number = make_resident_id("110105", dt.date(1988, 8, 8), 321)
-    target = make_employee(name="陈晓明", id_number=number, department=org["rd_web"], phone="13600001234",
-                           hukou_type="nonlocal_rural", email="chen@example.com", declared_wage="15800")
+    target = make_employee(
+        name="陈晓明",
+        id_number=number,
+        department=org["rd_web"],
+        phone="13600001234",
+        hukou_type="nonlocal_rural",
+        email="chen@example.com",
+        declared_wage="15800",
+    )
     for name, dept in (("刘芳", "rd"), ("黄磊", "sales"), ("吴婷", "sales")):
         make_employee(name=name, department=org[dept])
     make_employee(name="郑强", department=org["sales"], hire_date=dt.date.today() + dt.timedelta(days=14))
@@ -61,8 +68,7 @@ def test_search_open_and_reveal(live_server, page, screenshot_dir, org, clerk, m
     assert events.get().actor_id == clerk.pk
 
 
-def test_list_empty_state_and_pages(live_server, page, screenshot_dir, org, admin, make_employee,
-                                    settings):
+def test_list_empty_state_and_pages(live_server, page, screenshot_dir, org, admin, make_employee, settings):
     settings.SHEBAO_PAGE_SIZE = 3
     for i in range(7):
         make_employee(name=f"员工{i}", department=org["sales" if i % 2 else "rd"])

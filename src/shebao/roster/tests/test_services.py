@@ -26,9 +26,17 @@ ID = make_resident_id("440305", dt.date(1992, 6, 15), 123)
 
 
 def base(org, **kw):
-    data = {"name": "李  雷", "id_number": ID, "employee_no": "e001", "entity": org["bj"], "department": org["rd"],
-            "hire_date": dt.date(2025, 1, 6), "employment_type": "full_time", "phone": "+86 138-0013-8000",
-            "declared_wage": "12000"}
+    data = {
+        "name": "李  雷",
+        "id_number": ID,
+        "employee_no": "e001",
+        "entity": org["bj"],
+        "department": org["rd"],
+        "hire_date": dt.date(2025, 1, 6),
+        "employment_type": "full_time",
+        "phone": "+86 138-0013-8000",
+        "declared_wage": "12000",
+    }
     return data | kw
 
 
@@ -50,7 +58,13 @@ def test_plaintext_never_reaches_the_database(org, system):
     e1 = employee_create(actor=system, **base(org))
     e2 = employee_create(actor=system, **base(org, id_number=legacy, employee_no="E002", phone="13912345678"))
     assert e2.id_upgraded_from_15
-    needles = [ID, legacy, "13800138000", "13912345678", crypto.decrypt(e2.id_number_enc, purpose="employee.id_number")]
+    needles = [
+        ID,
+        legacy,
+        "13800138000",
+        "13912345678",
+        crypto.decrypt(e2.id_number_enc, purpose="employee.id_number"),
+    ]
     with connection.cursor() as cur:
         tables = connection.introspection.table_names(cur)
         for table in tables:
@@ -64,7 +78,11 @@ def test_plaintext_never_reaches_the_database(org, system):
 @pytest.mark.parametrize(
     "override,field,message",
     [
-        ({"id_number": ID[:-1] + ("0" if ID[-1] != "0" else "1")}, "id_number", f"身份证号校验位错误：应为 {ID[-1]}"),
+        (
+            {"id_number": ID[:-1] + ("0" if ID[-1] != "0" else "1")},
+            "id_number",
+            f"身份证号校验位错误：应为 {ID[-1]}",
+        ),
         ({"name": "  "}, "name", "姓名不能为空"),
         ({"phone": "12345"}, "phone", "手机号码格式无效"),
         ({"declared_wage": "-5"}, "declared_wage", "申报月工资应为非负金额"),
@@ -97,7 +115,9 @@ def test_duplicate_identity_and_number(org, system):
     with pytest.raises(ApplicationError, match="该证件号码已登记在员工“李 雷”"):
         employee_create(actor=system, **base(org, employee_no="E999"))
     with pytest.raises(ApplicationError, match="工号“E001”已被其他员工使用"):
-        employee_create(actor=system, **base(org, id_number=make_resident_id("110105", dt.date(1990, 1, 1), 1)))
+        employee_create(
+            actor=system, **base(org, id_number=make_resident_id("110105", dt.date(1990, 1, 1), 1))
+        )
 
 
 def test_update_changes_only_given_fields_and_audits_masked(org, system):
@@ -119,9 +139,17 @@ def test_leave_and_rehire_keep_one_identity(org, system):
     employee_update(actor=system, employee=e, data={"leave_date": dt.date(2025, 3, 31)})
     assert e.status == "left"
     with pytest.raises(ApplicationError, match="不早于新的入职日期"):
-        employee_rehire(actor=system, employee=e, entity=org["sz"], hire_date=dt.date(2025, 3, 1), employee_no="S1")
-    employee_rehire(actor=system, employee=e, entity=org["sz"], department=org["store"], hire_date=dt.date(2025, 9, 1),
-                    employee_no="s1")
+        employee_rehire(
+            actor=system, employee=e, entity=org["sz"], hire_date=dt.date(2025, 3, 1), employee_no="S1"
+        )
+    employee_rehire(
+        actor=system,
+        employee=e,
+        entity=org["sz"],
+        department=org["store"],
+        hire_date=dt.date(2025, 9, 1),
+        employee_no="s1",
+    )
     e.refresh_from_db()
     assert Employee.objects.count() == 1 and e.spells.count() == 2
     assert (e.entity, e.employee_no, e.leave_date, e.status) == (org["sz"], "S1", None, "active")
@@ -132,7 +160,9 @@ def test_leave_and_rehire_keep_one_identity(org, system):
 def test_rehire_of_active_employee_is_refused(org, system):
     e = employee_create(actor=system, **base(org))
     with pytest.raises(ApplicationError, match="尚未离职"):
-        employee_rehire(actor=system, employee=e, entity=org["bj"], hire_date=dt.date(2026, 1, 1), employee_no="X")
+        employee_rehire(
+            actor=system, employee=e, entity=org["bj"], hire_date=dt.date(2026, 1, 1), employee_no="X"
+        )
 
 
 def test_reveal_requires_permission_and_is_audited(org, admin, clerk, manager, auditor, system):
@@ -144,30 +174,49 @@ def test_reveal_requires_permission_and_is_audited(org, admin, clerk, manager, a
             employee_reveal(actor=Actor(user=user), employee=e, field="id_number")
     events = AuditEvent.objects.filter(action__startswith="employee.reveal").order_by("id")
     assert [(ev.actor, ev.action, ev.ip) for ev in events] == [
-        (admin, "employee.reveal_id_number", "10.0.0.1"), (clerk, "employee.reveal_phone", None)]
+        (admin, "employee.reveal_id_number", "10.0.0.1"),
+        (clerk, "employee.reveal_phone", None),
+    ]
 
 
 def test_services_check_the_acting_user(org, clerk, manager, system):
     sz_emp = employee_create(actor=system, **base(org, entity=org["sz"], department=org["store"]))
     with pytest.raises(PermissionDenied):
         employee_update(actor=Actor(user=clerk), employee=sz_emp, data={"name": "改名"})
-    bj_emp = employee_create(actor=Actor(user=clerk), **base(org, id_number=make_resident_id("110105", dt.date(1991, 1, 1), 9),
-                                                            employee_no="B1"))
+    bj_emp = employee_create(
+        actor=Actor(user=clerk),
+        **base(org, id_number=make_resident_id("110105", dt.date(1991, 1, 1), 9), employee_no="B1"),
+    )
     with pytest.raises(PermissionDenied, match="没有权限在参保主体“深圳示例零售有限公司”下维护员工"):
-        employee_update(actor=Actor(user=clerk), employee=bj_emp, data={"entity": org["sz"], "department": None})
+        employee_update(
+            actor=Actor(user=clerk), employee=bj_emp, data={"entity": org["sz"], "department": None}
+        )
     with pytest.raises(PermissionDenied, match="深圳示例零售有限公司"):
-        employee_create(actor=Actor(user=clerk), **base(org, entity=org["sz"], department=None, employee_no="B2",
-                                                       id_number=make_resident_id("110105", dt.date(1991, 1, 2), 9)))
+        employee_create(
+            actor=Actor(user=clerk),
+            **base(
+                org,
+                entity=org["sz"],
+                department=None,
+                employee_no="B2",
+                id_number=make_resident_id("110105", dt.date(1991, 1, 2), 9),
+            ),
+        )
     with pytest.raises(PermissionDenied):
-        employee_create(actor=Actor(user=manager), **base(org, id_number=make_resident_id("110105", dt.date(1990, 1, 1), 5),
-                                                          employee_no="M1"))
+        employee_create(
+            actor=Actor(user=manager),
+            **base(org, id_number=make_resident_id("110105", dt.date(1990, 1, 1), 5), employee_no="M1"),
+        )
 
 
 def test_status_derivation_and_daily_refresh(org, system):
     today = dt.date(2026, 11, 27)
     assert employee_status_for(hire_date=dt.date(2026, 12, 1), leave_date=None, today=today) == "pending"
     assert employee_status_for(hire_date=dt.date(2026, 1, 1), leave_date=today, today=today) == "active"
-    assert employee_status_for(hire_date=dt.date(2026, 1, 1), leave_date=dt.date(2026, 11, 26), today=today) == "left"
+    assert (
+        employee_status_for(hire_date=dt.date(2026, 1, 1), leave_date=dt.date(2026, 11, 26), today=today)
+        == "left"
+    )
     e = employee_create(actor=system, **base(org, hire_date=dt.date(2099, 1, 1)))
     assert e.status == "pending"
     assert employee_refresh_statuses(today=dt.date(2099, 1, 1)) == 1
@@ -186,7 +235,9 @@ def test_periodic_task_is_registered():
 
     due = {t.name for t in HUEY.read_periodic(dt.datetime(2026, 11, 27, 0, 5))}
     assert "employee_refresh_statuses_task" in due
-    assert "employee_refresh_statuses_task" not in {t.name for t in HUEY.read_periodic(dt.datetime(2026, 11, 27, 0, 6))}
+    assert "employee_refresh_statuses_task" not in {
+        t.name for t in HUEY.read_periodic(dt.datetime(2026, 11, 27, 0, 6))
+    }
 
 
 def test_key_rotation_and_reencrypt(org, system, settings, tmp_path):

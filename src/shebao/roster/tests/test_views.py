@@ -23,7 +23,11 @@ def _full_width(text: str) -> str:
 
 
 def _id_ending_in_x() -> str:
-    return next(n for seq in range(1, 1000) if (n := make_resident_id("110105", dt.date(1985, 6, 15), seq)).endswith("X"))
+    return next(
+        n
+        for seq in range(1, 1000)
+        if (n := make_resident_id("110105", dt.date(1985, 6, 15), seq)).endswith("X")
+    )
 
 
 def _full_id(employee: Employee) -> str:
@@ -34,7 +38,9 @@ def _full_id(employee: Employee) -> str:
 def people(org, make_employee):
     """One employee in each corner of the organisation."""
     return {
-        "rd": make_employee(name="张研发", department=org["rd"], id_number=_id_ending_in_x(), phone="13812345678"),
+        "rd": make_employee(
+            name="张研发", department=org["rd"], id_number=_id_ending_in_x(), phone="13812345678"
+        ),
         "web": make_employee(name="李前端", department=org["rd_web"]),
         "sales": make_employee(name="王销售", department=org["sales"], employment_type="part_time"),
         "sz": make_employee(name="赵门店", entity=org["sz"], department=org["store"]),
@@ -82,7 +88,9 @@ def test_anonymous_is_sent_to_login(client, people):
 
 
 def test_anonymous_htmx_request_redirects_the_whole_page(client, people):
-    response = client.post(_reveal_url(people["rd"]), HTTP_HX_CURRENT_URL="http://testserver/employees/1/", **HTMX)
+    response = client.post(
+        _reveal_url(people["rd"]), HTTP_HX_CURRENT_URL="http://testserver/employees/1/", **HTMX
+    )
     assert response.status_code == 200
     assert response["HX-Redirect"] == "/login/?next=/employees/1/"
 
@@ -229,7 +237,9 @@ def test_search_does_not_reach_out_of_scope(client, people, clerk):
 
 def test_filters(client, people, admin, org, make_employee):
     make_employee(name="钱待入", department=org["sales"], hire_date=dt.date.today() + dt.timedelta(days=30))
-    make_employee(name="孙已离", department=org["sales"], hire_date=dt.date(2020, 1, 1), leave_date=dt.date(2021, 1, 1))
+    make_employee(
+        name="孙已离", department=org["sales"], hire_date=dt.date(2020, 1, 1), leave_date=dt.date(2021, 1, 1)
+    )
     client.force_login(admin)
     url = reverse("roster:list")
 
@@ -290,11 +300,15 @@ def test_pager_links_keep_the_filters(client, admin, make_employee, settings, or
     for i in range(5):
         make_employee(employee_no=f"Q{i:03d}", department=org["sales"])
     client.force_login(admin)
-    html = client.get(reverse("roster:list"), {"department": org["sales"].pk, "status": "active"}).content.decode()
+    html = client.get(
+        reverse("roster:list"), {"department": org["sales"].pk, "status": "active"}
+    ).content.decode()
     assert f"?department={org['sales'].pk}&amp;status=active&amp;page=2" in html
 
 
-def test_list_query_count_does_not_grow_with_the_page(client, admin, make_employee, django_assert_max_num_queries):
+def test_list_query_count_does_not_grow_with_the_page(
+    client, admin, make_employee, django_assert_max_num_queries
+):
     for _ in range(30):
         make_employee()
     client.force_login(admin)
@@ -328,8 +342,20 @@ def test_detail_shows_person_employment_and_spells(client, people, clerk, org):
     client.force_login(clerk)
     emp = people["rd"]
     html = client.get(_urls(emp)["detail"]).content.decode()
-    for text in ("张研发", "居民身份证", "1985-06-15", "男" if emp.gender == "M" else "女", "138****5678",
-                 org["bj"].name, "研发部", "全日制", "2024-03-01", "任职期间", "查看完整号码", "编辑"):
+    for text in (
+        "张研发",
+        "居民身份证",
+        "1985-06-15",
+        "男" if emp.gender == "M" else "女",
+        "138****5678",
+        org["bj"].name,
+        "研发部",
+        "全日制",
+        "2024-03-01",
+        "任职期间",
+        "查看完整号码",
+        "编辑",
+    ):
         assert text in html, text
     assert "由15位旧号升位" not in html
     assert 'data-testid="spells"' in html
@@ -540,10 +566,19 @@ def test_edit_form_never_contains_the_stored_numbers(client, people, clerk):
 
 def _edit_data(emp: Employee, **overrides) -> dict:
     data = {
-        "name": emp.name, "id_kind": "", "id_number": "", "entity": emp.entity_id,
-        "department": emp.department_id or "", "employee_no": emp.employee_no,
-        "hire_date": emp.hire_date.isoformat(), "leave_date": "", "employment_type": emp.employment_type,
-        "hukou_type": emp.hukou_type, "phone": "", "email": emp.email, "declared_wage": "",
+        "name": emp.name,
+        "id_kind": "",
+        "id_number": "",
+        "entity": emp.entity_id,
+        "department": emp.department_id or "",
+        "employee_no": emp.employee_no,
+        "hire_date": emp.hire_date.isoformat(),
+        "leave_date": "",
+        "employment_type": emp.employment_type,
+        "hukou_type": emp.hukou_type,
+        "phone": "",
+        "email": emp.email,
+        "declared_wage": "",
     }
     data.update(overrides)
     return data
@@ -553,12 +588,15 @@ def test_edit_keeps_id_and_phone_when_left_blank(client, people, clerk, org):
     client.force_login(clerk)
     emp = people["rd"]
     before_id, before_bidx, before_phone = _full_id(emp), emp.id_number_bidx, emp.phone_masked
-    response = client.post(reverse("roster:edit", args=[emp.pk]),
-                           _edit_data(emp, name="张研发改", department=org["rd_web"].pk))
+    response = client.post(
+        reverse("roster:edit", args=[emp.pk]), _edit_data(emp, name="张研发改", department=org["rd_web"].pk)
+    )
     assert response.status_code == 302 and response.url == reverse("roster:detail", args=[emp.pk])
     emp.refresh_from_db()
     assert emp.name == "张研发改" and emp.department == org["rd_web"]
-    assert _full_id(emp) == before_id and emp.id_number_bidx == before_bidx and emp.phone_masked == before_phone
+    assert (
+        _full_id(emp) == before_id and emp.id_number_bidx == before_bidx and emp.phone_masked == before_phone
+    )
     event = AuditEvent.objects.get(action="employee.update")
     assert set(event.changes) == {"name", "department"}
     assert "已保存员工“张研发改”的信息" in client.get(response.url).content.decode()
@@ -568,8 +606,10 @@ def test_edit_changes_id_and_phone_when_filled(client, people, clerk):
     client.force_login(clerk)
     emp = people["web"]
     new_id = make_resident_id("310104", dt.date(1992, 2, 29), 456)
-    response = client.post(reverse("roster:edit", args=[emp.pk]),
-                           _edit_data(emp, id_number=_full_width(new_id), phone="137-0000-2222"))
+    response = client.post(
+        reverse("roster:edit", args=[emp.pk]),
+        _edit_data(emp, id_number=_full_width(new_id), phone="137-0000-2222"),
+    )
     assert response.status_code == 302
     emp.refresh_from_db()
     assert _full_id(emp) == new_id and emp.birth_date == dt.date(1992, 2, 29)
@@ -579,8 +619,10 @@ def test_edit_changes_id_and_phone_when_filled(client, people, clerk):
 def test_edit_error_keeps_input_and_changes_nothing(client, people, clerk):
     client.force_login(clerk)
     emp = people["rd"]
-    response = client.post(reverse("roster:edit", args=[emp.pk]),
-                           _edit_data(emp, name="新名字", hire_date="2024-03-01", leave_date="2023-01-01"))
+    response = client.post(
+        reverse("roster:edit", args=[emp.pk]),
+        _edit_data(emp, name="新名字", hire_date="2024-03-01", leave_date="2023-01-01"),
+    )
     assert response.status_code == 200
     html = response.content.decode()
     assert "离职日期 2023-01-01 早于入职日期 2024-03-01" in html and "早于入职日期" in html
@@ -608,15 +650,27 @@ def test_rehire_page_for_leavers(login, admin, clerk, manager, make_employee, or
     assert login(admin).get(f"/employees/{e.pk}/").content.decode().count("/rehire/") == 1
     assert login(manager).get(f"/employees/{e.pk}/rehire/").status_code == 403
     c = login(clerk)
-    bad = c.post(f"/employees/{e.pk}/rehire/", {"entity": org["bj"].pk, "employee_no": "", "hire_date": "2025-01-15"})
+    bad = c.post(
+        f"/employees/{e.pk}/rehire/", {"entity": org["bj"].pk, "employee_no": "", "hire_date": "2025-01-15"}
+    )
     assert bad.status_code == 200
     html = bad.content.decode()
     assert "工号不能为空" in html
-    early = c.post(f"/employees/{e.pk}/rehire/", {"entity": org["bj"].pk, "employee_no": "R1", "hire_date": "2025-01-15"})
+    early = c.post(
+        f"/employees/{e.pk}/rehire/", {"entity": org["bj"].pk, "employee_no": "R1", "hire_date": "2025-01-15"}
+    )
     assert "不早于新的入职日期" in early.content.decode()
-    ok = c.post(f"/employees/{e.pk}/rehire/", {"entity": org["bj"].pk, "department": org["sales"].pk,
-                                               "employee_no": "r1", "hire_date": "2025-06-01",
-                                               "employment_type": "part_time", "declared_wage": "5000"})
+    ok = c.post(
+        f"/employees/{e.pk}/rehire/",
+        {
+            "entity": org["bj"].pk,
+            "department": org["sales"].pk,
+            "employee_no": "r1",
+            "hire_date": "2025-06-01",
+            "employment_type": "part_time",
+            "declared_wage": "5000",
+        },
+    )
     assert ok.status_code == 302
     e.refresh_from_db()
     assert (e.employee_no, e.status, e.department, e.spells.count()) == ("R1", "active", org["sales"], 2)
@@ -633,5 +687,7 @@ def test_department_filter_lists_stores_once_an_entity_is_chosen(login, admin, o
     chosen = c.get(f"/employees/?entity={org['sz'].pk}", HTTP_HX_REQUEST="true").content.decode()
     assert 'id="department-filter" hx-swap-oob="true"' in chosen
     assert "福田门店" in chosen and "研发部" not in chosen
-    assert f'<option value="{org["store"].pk}" selected>' in c.get(
-        f"/employees/?entity={org['sz'].pk}&department={org['store'].pk}").content.decode()
+    assert (
+        f'<option value="{org["store"].pk}" selected>'
+        in c.get(f"/employees/?entity={org['sz'].pk}&department={org['store'].pk}").content.decode()
+    )

@@ -17,7 +17,9 @@ class Command(BaseCommand):
 
         ring = crypto.keyring()
         if action == "status":
-            self.stdout.write(f"密钥来源：{ring.source}\n主密钥：{ring.primary}\n全部密钥：{', '.join(ring.keys)}")
+            self.stdout.write(
+                f"密钥来源：{ring.source}\n主密钥：{ring.primary}\n全部密钥：{', '.join(ring.keys)}"
+            )
         elif action == "rotate":
             if ring.source == "env":
                 raise CommandError(
@@ -25,7 +27,9 @@ class Command(BaseCommand):
                 )
             kid = crypto.rotate_file_keys(settings.INSTANCE_DIR)
             crypto.keyring.cache_clear()
-            self.stdout.write(f"已生成新的主密钥 {kid}；旧密钥保留用于解密。请运行 shebao keys reencrypt 重新加密存量数据。")
+            self.stdout.write(
+                f"已生成新的主密钥 {kid}；旧密钥保留用于解密。请运行 shebao keys reencrypt 重新加密存量数据。"
+            )
         else:
             n = employees_reencrypt()
             self.stdout.write(f"已用主密钥 {ring.primary} 重新加密 {n} 名员工的个人信息")

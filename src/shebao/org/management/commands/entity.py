@@ -58,4 +58,6 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps(rows, ensure_ascii=False, indent=2))
             return
         for r in rows:
-            self.stdout.write(f"{r['code']:<12} {r['name']:<24} {r['city']:<8} {r['uscc']}  在职 {r['active_employees']}")
+            self.stdout.write(
+                f"{r['code']:<12} {r['name']:<24} {r['city']:<8} {r['uscc']}  在职 {r['active_employees']}"
+            )
