@@ -24,17 +24,20 @@ _seq = itertools.count(1)
 
 @pytest.fixture(autouse=True)
 def _reference_tables(request):
-    """Transactional tests (live_server) flush every table, including the data migrations
-    loaded; put the city list back so entities can be created."""
+    """Transactional tests (live_server) flush every table, including what the data migrations
+    loaded; put the reference data (cities, policy library, law library) back."""
     marker = request.node.get_closest_marker("django_db")
     transactional = marker is not None and (
         marker.kwargs.get("transaction") or (marker.args and marker.args[0])
     )
     if transactional or {"transactional_db", "live_server"} & set(request.fixturenames):
         request.getfixturevalue("transactional_db")
-        from shebao.policy.services import city_table_load
+        from shebao.law.services import law_library_load
+        from shebao.policy.services import city_table_load, policy_library_load
 
         city_table_load()
+        policy_library_load()
+        law_library_load()
 
 
 @pytest.fixture

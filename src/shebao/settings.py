@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "huey.contrib.djhuey",
     "shebao.core",
     "shebao.policy",
+    "shebao.law",
     "shebao.org",
     "shebao.accounts",
     "shebao.audit",

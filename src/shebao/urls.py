@@ -15,6 +15,9 @@ urlpatterns = [
     path("api/v1/", api.urls),
     path("employees/", include("shebao.roster.urls")),
     path("audit/", include("shebao.audit.urls")),
+    path("law/", include("shebao.law.urls")),
+    path("calc/", include("shebao.policy.calc_urls")),
     path("account/", include("shebao.accounts.urls")),
+    path("policy/", include("shebao.policy.urls")),
     path("", include("shebao.web.urls")),
 ]

@@ -15,7 +15,7 @@ from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 
-from shebao.api import employees, entities, errors
+from shebao.api import calc, employees, entities, errors, law
 from shebao.api.auth import read_auth
 
 
@@ -54,3 +54,5 @@ api = ShebaoAPI(
 errors.install(api)
 api.add_router("", employees.router)
 api.add_router("", entities.router)
+api.add_router("", law.router)
+api.add_router("", calc.router)

@@ -66,7 +66,9 @@ class Rounding(enum.StrEnum):
 
     @property
     def label(self) -> str:
-        return {"fen": "四舍五入到分", "yuan": "四舍五入到元", "up_yuan": "见角进元", "up_jiao": "见分进角"}[self.value]
+        return {"fen": "四舍五入到分", "yuan": "四舍五入到元", "up_yuan": "见角进元", "up_jiao": "见分进角"}[
+            self.value
+        ]
 
 
 @dataclass(frozen=True)

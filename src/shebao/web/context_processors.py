@@ -8,7 +8,6 @@ from shebao.accounts.permissions import can_admin, can_manage_tokens, can_view_a
 
 # Rooms still to be built are listed so the layout does not change as they arrive.
 UPCOMING = [
-    ("policy", gettext_noop("政策法规")),
     ("imports", gettext_noop("数据导入")),
     ("ledger", gettext_noop("缴费台账")),
     ("rules", gettext_noop("预警规则")),
@@ -26,6 +25,9 @@ def navigation(request):
     if can_view_roster(user):
         items.append({"key": "dashboard", "label": _("工作台"), "url": reverse("web:dashboard")})
         items.append({"key": "roster", "label": _("花名册"), "url": reverse("roster:list")})
+        items.append({"key": "policy", "label": _("政策库"), "url": reverse("policy:list")})
+        items.append({"key": "law", "label": _("法规库"), "url": reverse("law:index")})
+        items.append({"key": "calc", "label": _("计算器"), "url": reverse("calc:index")})
     else:
         items.append({"key": "portal", "label": _("我的信息"), "url": reverse("web:portal")})
     if can_view_audit(user):

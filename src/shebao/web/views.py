@@ -17,7 +17,6 @@ from shebao.web.decorators import login_required
 
 # One line on what each upcoming room will do (keys as in context_processors.UPCOMING).
 UPCOMING_NOTES = {
-    "policy": gettext_lazy("各城市社保、公积金缴费基数与比例"),
     "imports": gettext_lazy("从 Excel 批量导入花名册"),
     "ledger": gettext_lazy("按月核对社保与公积金缴费"),
     "rules": gettext_lazy("漏缴、错缴、基数不符自动预警"),

@@ -33,6 +33,15 @@ def test_openapi_schema(client):
         "/api/v1/employees/{employee_id}",
         "/api/v1/employees/{employee_id}/reveal",
         "/api/v1/entities",
+        "/api/v1/law/articles",
+        "/api/v1/law/articles/{citation_id}",
+        "/api/v1/law/statutes",
+        "/api/v1/calc/contribution",
+        "/api/v1/calc/late-fee",
+        "/api/v1/calc/backpay",
+        "/api/v1/calc/compensation",
+        "/api/v1/calc/deadlines",
+        "/api/v1/calc/medical-gap",
     }
     assert set(schema["paths"]["/api/v1/employees"]) == {"get", "post"}
     assert set(schema["paths"]["/api/v1/employees/{employee_id}"]) == {"get", "patch"}
