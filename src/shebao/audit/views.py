@@ -33,6 +33,12 @@ ACTION_LABELS = {
     "entity.update": gettext_lazy("修改参保主体"),
     "department.update": gettext_lazy("修改部门"),
     "user.update": gettext_lazy("修改用户"),
+    "policy_figure.verify": gettext_lazy("核验政策数据"),
+    "policy_figure.correct": gettext_lazy("更正政策数据"),
+    "policy_figure.import": gettext_lazy("导入政策数据"),
+    "policy_period.create": gettext_lazy("新增政策期间"),
+    "policy.import": gettext_lazy("批量导入政策库"),
+    "entity_policy_setting.update": gettext_lazy("修改参保主体费率设置"),
 }
 
 OBJECT_TYPE_LABELS = {
@@ -42,6 +48,9 @@ OBJECT_TYPE_LABELS = {
     "org.department": gettext_lazy("部门"),
     "accounts.user": gettext_lazy("用户"),
     "accounts.apitoken": gettext_lazy("API令牌"),
+    "policy.policyfigure": gettext_lazy("政策数据"),
+    "policy.policyperiod": gettext_lazy("政策期间"),
+    "policy.entitypolicysetting": gettext_lazy("参保主体费率设置"),
 }
 
 VIA_LABELS = {

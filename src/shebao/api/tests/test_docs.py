@@ -42,6 +42,8 @@ def test_openapi_schema(client):
         "/api/v1/calc/compensation",
         "/api/v1/calc/deadlines",
         "/api/v1/calc/medical-gap",
+        "/api/v1/policy/cities",
+        "/api/v1/policy/cities/{city}",
     }
     assert set(schema["paths"]["/api/v1/employees"]) == {"get", "post"}
     assert set(schema["paths"]["/api/v1/employees/{employee_id}"]) == {"get", "patch"}

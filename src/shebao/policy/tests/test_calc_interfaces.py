@@ -182,3 +182,20 @@ def test_api_needs_a_token(client):
         ).status_code
         == 401
     )
+
+
+def test_policy_api(client, admin, system):
+    _, secret = api_token_create(actor=system, user=admin, name="policy", scope="read")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    cities = client.get("/api/v1/policy/cities", **auth).json()
+    assert {"110000", "310000", "440300"} <= {c["city_code"] for c in cities}
+    bj = client.get("/api/v1/policy/cities/北京", **auth).json()
+    period = next(p for p in bj["periods"] if p["label"] == "2024年度")
+    base_min = next(f for f in period["figures"] if f["insurance"] == "pension" and f["field"] == "base_min")
+    assert (base_min["value"], base_min["confidence"]) == ("6821", "secondary_with_official_url")
+    injury = next(
+        f for f in period["figures"] if f["insurance"] == "work_injury" and f["field"] == "employer_rate"
+    )
+    assert injury["value"] is None  # missing stays missing
+    missing = client.get("/api/v1/policy/cities/火星", **auth)
+    assert missing.status_code == 404 and "未知城市" in missing.json()["detail"]
