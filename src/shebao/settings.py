@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "shebao.accounts",
     "shebao.audit",
     "shebao.roster",
+    "shebao.imports",
     "shebao.api",
     "shebao.web",
     "shebao.demo",

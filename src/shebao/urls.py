@@ -19,5 +19,6 @@ urlpatterns = [
     path("calc/", include("shebao.policy.calc_urls")),
     path("account/", include("shebao.accounts.urls")),
     path("policy/", include("shebao.policy.urls")),
+    path("imports/", include("shebao.imports.urls")),
     path("", include("shebao.web.urls")),
 ]

@@ -4,11 +4,16 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
-from shebao.accounts.permissions import can_admin, can_manage_tokens, can_view_audit, can_view_roster
+from shebao.accounts.permissions import (
+    can_admin,
+    can_edit_roster,
+    can_manage_tokens,
+    can_view_audit,
+    can_view_roster,
+)
 
 # Rooms still to be built are listed so the layout does not change as they arrive.
 UPCOMING = [
-    ("imports", gettext_noop("数据导入")),
     ("ledger", gettext_noop("缴费台账")),
     ("rules", gettext_noop("预警规则")),
     ("cases", gettext_noop("合规案件")),
@@ -25,6 +30,8 @@ def navigation(request):
     if can_view_roster(user):
         items.append({"key": "dashboard", "label": _("工作台"), "url": reverse("web:dashboard")})
         items.append({"key": "roster", "label": _("花名册"), "url": reverse("roster:list")})
+        if can_edit_roster(user):
+            items.append({"key": "imports", "label": _("数据导入"), "url": reverse("imports:list")})
         items.append({"key": "policy", "label": _("政策库"), "url": reverse("policy:list")})
         items.append({"key": "law", "label": _("法规库"), "url": reverse("law:index")})
         items.append({"key": "calc", "label": _("计算器"), "url": reverse("calc:index")})

@@ -44,6 +44,13 @@ def test_openapi_schema(client):
         "/api/v1/calc/medical-gap",
         "/api/v1/policy/cities",
         "/api/v1/policy/cities/{city}",
+        "/api/v1/imports",
+        "/api/v1/imports/fields",
+        "/api/v1/imports/{batch_id}",
+        "/api/v1/imports/{batch_id}/preview",
+        "/api/v1/imports/{batch_id}/mapping",
+        "/api/v1/imports/{batch_id}/confirm",
+        "/api/v1/imports/{batch_id}/errors.xlsx",
     }
     assert set(schema["paths"]["/api/v1/employees"]) == {"get", "post"}
     assert set(schema["paths"]["/api/v1/employees/{employee_id}"]) == {"get", "patch"}
