@@ -25,12 +25,7 @@ def _run(fn, **kwargs) -> dict[str, Any]:
         result = fn(**kwargs)
     except CalcError as exc:
         raise ApplicationError(exc.message, field_errors={exc.field or "__all__": exc.message}) from exc
-    if isinstance(result, list):
-        return {
-            "deadlines": [d.to_dict() for d in result],
-            "citations": sorted({c for d in result for c in d.citations}),
-        }
-    return result.to_dict()
+    return calc.result_data(result)
 
 
 class ContributionQuery(Schema):

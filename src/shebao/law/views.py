@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET
 
 from shebao.law import selectors
 from shebao.web.decorators import login_required
+from shebao.web.helpers import render_htmx
 
 MAX_QUERY = 200
 MAX_RESULTS = 100
@@ -27,12 +27,7 @@ def law_index(request: HttpRequest) -> HttpResponse:
         "statutes": selectors.statute_list(),
         "active": "law",
     }
-    if request.htmx and not request.htmx.history_restore_request:
-        response = render(request, "law/_results.html", context)
-    else:
-        response = render(request, "law/index.html", context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_htmx(request, "law/_results.html", "law/index.html", context)
 
 
 @require_GET

@@ -16,7 +16,16 @@ from shebao.policy.calculators import CalcError
 from shebao.policy.selectors import city_resolve, entity_overrides, policy_period_for
 from shebao.policy.terms import EntityOverrides, Insurance, PolicyPeriod
 
-KINDS = ("contribution", "late-fee", "backpay", "compensation", "deadlines", "medical-gap")
+
+def result_data(result) -> dict:
+    """A calculator result as JSON-ready data, the same for the UI, the CLI and the API. Deadlines
+    come as a list; they are wrapped with the union of their citations."""
+    if isinstance(result, list):
+        return {
+            "deadlines": [d.to_dict() for d in result],
+            "citations": sorted({c for d in result for c in d.citations}),
+        }
+    return result.to_dict()
 
 
 def _city(value: str, field: str = "city"):

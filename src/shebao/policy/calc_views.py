@@ -53,14 +53,8 @@ def calculator(request: HttpRequest, kind: str = "contribution") -> HttpResponse
             kwargs["insurances"] = request.GET.getlist("insurance")
         try:
             result = run(**kwargs)
-            context["result"] = (
-                {"deadlines": [d.to_dict() for d in result]} if isinstance(result, list) else result.to_dict()
-            )
-            context["citations"] = (
-                sorted({c for d in result for c in d.citations})
-                if isinstance(result, list)
-                else list(result.citations)
-            )
+            context["result"] = calc.result_data(result)
+            context["citations"] = list(context["result"]["citations"])
         except CalcError as exc:
             context["error"] = exc.message
             context["error_field"] = exc.field

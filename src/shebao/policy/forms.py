@@ -17,6 +17,7 @@ from shebao.policy.models import (
     FigureField,
     PolicyFigure,
 )
+from shebao.web.helpers import ServiceErrorsMixin
 
 INDUSTRY_CLASSES = ["一类", "二类", "三类", "四类", "五类", "六类", "七类", "八类"]
 
@@ -33,14 +34,6 @@ def _percent(value: Any, label: str) -> Decimal | None:
     if not (0 <= number <= 100):
         raise forms.ValidationError(_("%(label)s应在0%%到100%%之间") % {"label": label})
     return number / 100
-
-
-class ServiceErrorsMixin:
-    def add_service_errors(self, field_errors: dict[str, str], message: str) -> None:
-        for name, error in field_errors.items():
-            self.add_error(name if name in self.fields else None, error)
-        if message not in field_errors.values():
-            self.add_error(None, message)
 
 
 class VerifyForm(ServiceErrorsMixin, forms.Form):

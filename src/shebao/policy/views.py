@@ -7,17 +7,14 @@ import datetime as dt
 from decimal import Decimal
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from shebao.accounts.permissions import can_admin, can_view_roster, entity_scope_ids
-from shebao.core import exceptions
 from shebao.core.context import Actor
 from shebao.org.selectors import entity_list
 from shebao.policy import selectors, services
@@ -25,13 +22,9 @@ from shebao.policy.forms import INDUSTRY_CLASSES, CorrectForm, EntitySettingForm
 from shebao.policy.models import CONFIDENCE_CHOICES, City, EntityPolicySetting, PolicyFigure
 from shebao.policy.terms import MISSING, Figure, Insurance
 from shebao.web.decorators import login_required
+from shebao.web.helpers import render_htmx, require, submit_form
 
 CONFIDENCE_NAMES = dict(CONFIDENCE_CHOICES)
-
-
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise PermissionDenied
 
 
 def _figure_or_404(pk: int) -> PolicyFigure:
@@ -48,7 +41,7 @@ def _city_url(figure: PolicyFigure) -> str:
 @require_GET
 @login_required
 def city_list(request: HttpRequest) -> HttpResponse:
-    _require(can_view_roster(request.user))
+    require(can_view_roster(request.user))
     q = request.GET.get("q", "").strip()
     summaries = selectors.city_library_summary()
     with_data = {s.city.pk: s for s in summaries}
@@ -61,18 +54,13 @@ def city_list(request: HttpRequest) -> HttpResponse:
         "national_rules": [(r, selectors.national_rule_label(r)) for r in selectors.national_rules()],
         "entities": entity_list(ids=entity_scope_ids(request.user)).order_by("code"),
     }
-    if request.htmx and not request.htmx.history_restore_request:
-        response = render(request, "policy/_search_results.html", context)
-    else:
-        response = render(request, "policy/city_list.html", context)
-    patch_vary_headers(response, ["HX-Request"])
-    return response
+    return render_htmx(request, "policy/_search_results.html", "policy/city_list.html", context)
 
 
 @require_GET
 @login_required
 def city_detail(request: HttpRequest, city_code: str) -> HttpResponse:
-    _require(can_view_roster(request.user))
+    require(can_view_roster(request.user))
     city = City.objects.filter(code=city_code).first()
     if city is None:
         raise Http404
@@ -93,7 +81,7 @@ def _cell(request: HttpRequest, figure: PolicyFigure) -> HttpResponse:
 @require_GET
 @login_required
 def figure_cell(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(can_view_roster(request.user))
+    require(can_view_roster(request.user))
     figure = _figure_or_404(pk)
     if not request.htmx:
         return redirect(_city_url(figure))
@@ -117,22 +105,9 @@ def _edit_page(
 @require_GET
 @login_required
 def figure_edit(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(can_admin(request.user))
+    require(can_admin(request.user))
     figure = _figure_or_404(pk)
     return _edit_page(request, figure, VerifyForm(), CorrectForm(figure=figure))
-
-
-def _run(request: HttpRequest, form, call):
-    """The service's result for a valid posted form, or None with its refusal on the form."""
-    if not form.is_valid():
-        return None
-    try:
-        return call()
-    except exceptions.PermissionDenied as exc:
-        raise PermissionDenied(exc.message) from exc
-    except exceptions.ApplicationError as exc:
-        form.add_service_errors(exc.field_errors, exc.message)
-        return None
 
 
 def _done(request: HttpRequest, figure: PolicyFigure, message: str) -> HttpResponse:
@@ -145,11 +120,10 @@ def _done(request: HttpRequest, figure: PolicyFigure, message: str) -> HttpRespo
 @require_POST
 @login_required
 def figure_verify(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(can_admin(request.user))
+    require(can_admin(request.user))
     figure = _figure_or_404(pk)
     form = VerifyForm(request.POST)
-    result = _run(
-        request,
+    result = submit_form(
         form,
         lambda: services.policy_figure_verify(
             actor=Actor.from_request(request), figure=figure, **form.cleaned_data
@@ -167,11 +141,10 @@ def figure_verify(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 @login_required
 def figure_correct(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(can_admin(request.user))
+    require(can_admin(request.user))
     figure = _figure_or_404(pk)
     form = CorrectForm(request.POST, figure=figure)
-    result = _run(
-        request,
+    result = submit_form(
         form,
         lambda: services.policy_figure_correct(
             actor=Actor.from_request(request), figure=figure, **form.service_data()
@@ -187,7 +160,7 @@ def figure_correct(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @login_required
 def figure_history(request: HttpRequest, pk: int) -> HttpResponse:
-    _require(can_view_roster(request.user))
+    require(can_view_roster(request.user))
     figure = _figure_or_404(pk)
     return render(
         request,
@@ -205,19 +178,18 @@ def figure_history(request: HttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @login_required
 def entity_setting(request: HttpRequest, entity_id: int) -> HttpResponse:
-    _require(can_view_roster(request.user))
+    require(can_view_roster(request.user))
     entity = entity_list(ids=entity_scope_ids(request.user)).filter(pk=entity_id).first()
     if entity is None:  # out of scope looks the same as missing
         raise Http404
     can_edit = can_admin(request.user)
     if request.method == "POST":
-        _require(can_edit)
+        require(can_edit)
     setting = EntityPolicySetting.objects.filter(entity=entity).select_related("updated_by").first()
     form = None
     if can_edit:
         form = EntitySettingForm(request.POST or None, initial=EntitySettingForm.initial_for(setting))
-        if request.method == "POST" and _run(
-            request,
+        if request.method == "POST" and submit_form(
             form,
             lambda: services.entity_policy_setting_update(
                 actor=Actor.from_request(request), entity=entity, **form.cleaned_data

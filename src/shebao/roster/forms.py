@@ -16,6 +16,7 @@ from shebao.accounts.permissions import entity_scope_ids
 from shebao.org.models import Department, Entity
 from shebao.org.selectors import department_label, department_list, entity_list
 from shebao.roster.models import ID_KIND_CHOICES, EmployeeStatus, EmploymentType, HukouType
+from shebao.web.helpers import ServiceErrorsMixin
 
 
 def scoped_entities(user: User):
@@ -129,7 +130,7 @@ def _date_widget() -> forms.DateInput:
     return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 
 
-class SpellForm(forms.Form):
+class SpellForm(ServiceErrorsMixin, forms.Form):
     """The fields of one employment spell, with scoped entity/department choices. Everything is
     optional here so that the service reports missing values with its own messages, all at once."""
 
@@ -154,12 +155,6 @@ class SpellForm(forms.Form):
         self.fields["entity"].queryset = scoped_entities(user)
         self.fields["department"].queryset = scoped_departments(user)
         self.fields["declared_wage"].widget.attrs.update({"inputmode": "decimal", "placeholder": "0.00"})
-
-    def add_service_errors(self, field_errors: dict[str, str], message: str) -> None:
-        for field, error in field_errors.items():
-            self.add_error(field if field in self.fields else None, error)
-        if message not in field_errors.values():  # a lone field message is not repeated on top
-            self.add_error(None, message)
 
 
 class EmployeeForm(SpellForm):

@@ -9,7 +9,6 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -22,17 +21,13 @@ from shebao.roster import selectors, services
 from shebao.roster.forms import EmployeeFilterForm, EmployeeForm, RehireForm
 from shebao.roster.models import Employee
 from shebao.web.decorators import login_required
+from shebao.web.helpers import render_htmx, require, submit_form
 
 REVEALABLE = ("id_number", "phone")
 
 
-def _require(allowed: bool) -> None:
-    if not allowed:
-        raise PermissionDenied
-
-
 def _employee_or_404(request: HttpRequest, pk: int) -> Employee:
-    _require(can_view_roster(request.user))
+    require(can_view_roster(request.user))
     employee = selectors.employee_get(user=request.user, pk=pk)
     if employee is None:  # out of scope looks the same as missing
         raise Http404
@@ -52,7 +47,7 @@ def _is_personal_number(q: str) -> bool:
 
 @login_required
 def employee_list(request: HttpRequest) -> HttpResponse:
-    _require(can_view_roster(request.user))
+    require(can_view_roster(request.user))
     form = EmployeeFilterForm(request.GET or None, user=request.user)
     values: dict = {}
     if form.is_bound:
@@ -75,13 +70,9 @@ def employee_list(request: HttpRequest) -> HttpResponse:
         "can_create": can_edit_roster(request.user),
         "active": "roster",
     }
-    if request.htmx and not request.htmx.history_restore_request:
-        response = render(request, "roster/_results.html", context)
-        if filters.q and _is_personal_number(filters.q):
-            response["HX-Push-Url"] = "false"
-    else:
-        response = render(request, "roster/employee_list.html", context)
-    patch_vary_headers(response, ["HX-Request"])
+    response = render_htmx(request, "roster/_results.html", "roster/employee_list.html", context)
+    if request.htmx and filters.q and _is_personal_number(filters.q):
+        response["HX-Push-Url"] = "false"  # a full ID number stays out of the browser history
     return response
 
 
@@ -115,26 +106,11 @@ def employee_reveal(request: HttpRequest, pk: int, field: str) -> HttpResponse:
     return render(request, "roster/_revealed.html", {"field": field, "value": value})
 
 
-def _submit(request: HttpRequest, form, call):
-    """Run a roster service for a posted, valid form and return its result. Its refusals land on
-    the form (None is returned); a permission refusal is a 403."""
-    if request.method != "POST" or not form.is_valid():
-        return None
-    try:
-        return call()
-    except exceptions.PermissionDenied as exc:
-        raise PermissionDenied(exc.message) from exc
-    except exceptions.ApplicationError as exc:
-        form.add_service_errors(exc.field_errors, exc.message)
-        return None
-
-
 @login_required
 def employee_create(request: HttpRequest) -> HttpResponse:
-    _require(can_edit_roster(request.user))
+    require(can_edit_roster(request.user))
     form = EmployeeForm(request.POST or None, user=request.user)
-    employee = _submit(
-        request,
+    employee = submit_form(
         form,
         lambda: services.employee_create(actor=Actor.from_request(request), **form.service_data()),
     )
@@ -147,12 +123,11 @@ def employee_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def employee_edit(request: HttpRequest, pk: int) -> HttpResponse:
     employee = _employee_or_404(request, pk)
-    _require(can_edit_employee(request.user, employee))
+    require(can_edit_employee(request.user, employee))
     form = EmployeeForm(
         request.POST or None, user=request.user, editing=True, initial=EmployeeForm.initial_for(employee)
     )
-    if _submit(
-        request,
+    if submit_form(
         form,
         lambda: services.employee_update(
             actor=Actor.from_request(request), employee=employee, data=form.service_data()
@@ -168,7 +143,7 @@ def employee_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 def employee_rehire(request: HttpRequest, pk: int) -> HttpResponse:
     employee = _employee_or_404(request, pk)
-    _require(can_edit_employee(request.user, employee))
+    require(can_edit_employee(request.user, employee))
     form = RehireForm(
         request.POST or None,
         user=request.user,
@@ -178,8 +153,7 @@ def employee_rehire(request: HttpRequest, pk: int) -> HttpResponse:
             "employment_type": employee.employment_type,
         },
     )
-    if _submit(
-        request,
+    if submit_form(
         form,
         lambda: services.employee_rehire(
             actor=Actor.from_request(request), employee=employee, **form.cleaned_data

@@ -55,13 +55,7 @@ class Command(BaseCommand):
             result = self._run(kind, o)
         except CalcError as exc:
             raise CommandError(exc.message) from exc
-        if isinstance(result, list):
-            data = {
-                "deadlines": [d.to_dict() for d in result],
-                "citations": sorted({c for d in result for c in d.citations}),
-            }
-        else:
-            data = result.to_dict()
+        data = calc.result_data(result)
         if o["json"]:
             self.stdout.write(json.dumps(data, ensure_ascii=False, indent=2))
         else:
