@@ -9,12 +9,11 @@ under a separate key so equality search works without storing the plaintext.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,10 +34,18 @@ class KeyRing:
     primary: str
     index_key: bytes
     source: str  # "env" or the path of the keys file
+    _ciphers: dict[str, AESGCM] = field(default_factory=dict, repr=False, compare=False)
+
+    def _aead(self, kid: str) -> AESGCM:
+        # One cipher object per key: building it (the key schedule) costs as much as a message.
+        aead = self._ciphers.get(kid)
+        if aead is None:
+            aead = self._ciphers[kid] = AESGCM(self.keys[kid])
+        return aead
 
     def encrypt(self, plaintext: str, *, purpose: str) -> str:
         nonce = os.urandom(12)
-        sealed = AESGCM(self.keys[self.primary]).encrypt(nonce, plaintext.encode("utf-8"), purpose.encode())
+        sealed = self._aead(self.primary).encrypt(nonce, plaintext.encode("utf-8"), purpose.encode())
         return f"v1.{self.primary}.{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
     def decrypt(self, token: str, *, purpose: str) -> str:
@@ -51,13 +58,13 @@ class KeyRing:
         if kid not in self.keys:
             raise KeyRingError(f"缺少数据密钥“{kid}”，无法解密（请检查 SHEBAO_DATA_KEYS）")
         raw = base64.urlsafe_b64decode(body)
-        return AESGCM(self.keys[kid]).decrypt(raw[:12], raw[12:], purpose.encode()).decode("utf-8")
+        return self._aead(kid).decrypt(raw[:12], raw[12:], purpose.encode()).decode("utf-8")
 
     def key_id_of(self, token: str) -> str:
         return token.split(".", 2)[1]
 
     def blind_index(self, value: str, *, purpose: str) -> str:
-        return hmac.new(self.index_key, f"{purpose}\x00{value}".encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self.index_key, f"{purpose}\x00{value}".encode(), "sha256").hex()
 
 
 def _b64key(text: str, what: str) -> bytes:
