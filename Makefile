@@ -43,6 +43,7 @@ lint: install-test
 
 bench: install-test
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/import_run.py
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache

@@ -1,4 +1,4 @@
-"""Roster-import benchmark: a 100,000-row workbook imported end to end, against a baseline.
+"""Roster-import benchmark (part of `make bench`): a 100,000-row workbook imported end to end, against a baseline.
 
     .venv/bin/python bench/import_run.py [--rows 100000] [--keep]
 

@@ -4,7 +4,8 @@
 * 403 — read-only token on a write endpoint, a role that may not do this, ``PermissionDenied``
 * 404 — no such object, or not in the caller's scope (indistinguishable on purpose)
 * 422 — ``{"detail": …, "errors": [{"field": …, "message": …}]}`` for invalid bodies and
-  queries (pydantic) and for business-rule failures (``ApplicationError`` from services)
+  queries (pydantic) and for business-rule failures (``ApplicationError`` from services, which
+  add their stable ``code``, e.g. ``will_reject``)
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ def install(api: NinjaAPI) -> None:
 
     def on_application_error(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
         errors = [{"field": k, "message": v} for k, v in exc.field_errors.items()]
-        return api.create_response(request, {"detail": exc.message, "errors": errors}, status=422)
+        body = {"detail": exc.message, "errors": errors, "code": exc.code}
+        return api.create_response(request, body, status=422)
 
     def on_permission_denied(request: HttpRequest, exc: PermissionDenied) -> HttpResponse:
         return api.create_response(request, {"detail": exc.message}, status=403)

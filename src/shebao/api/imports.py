@@ -263,7 +263,9 @@ def set_mapping(request: HttpRequest, batch_id: int, payload: Body[MappingIn]):
 )
 def confirm(request: HttpRequest, batch_id: int, q: Query[ConfirmQuery]):
     """把已预览（previewed）的批次排入后台导入；轮询 GET /imports/{id} 查看进度与结果。
-    “全部无误才导入”且有错误的行时，批次会被整体拒绝（状态 rejected），花名册不变。"""
+    导入方式为“全部无误才导入”而预览中有错误的行时，返回 422（code `will_reject`），不排队：
+    请修正文件后重新上传，或以 `?mode=valid_only` 确认。后台导入时若花名册在预览后发生变化、
+    出现新的错误行，批次会被整体拒绝（状态 rejected），花名册不变。"""
     batch = _batch_or_404(request, batch_id)
     actor = actor_for(request)
     if q.mode and q.mode != batch.mode:

@@ -201,6 +201,7 @@ class ErrorItem(Out):
 class ErrorOut(Out):
     detail: str
     errors: list[ErrorItem] | None = None
+    code: str | None = Field(None, description="业务规则错误的稳定代码（如 will_reject），供程序判断")
 
 
 # --- input -----------------------------------------------------------------------------------

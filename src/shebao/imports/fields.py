@@ -311,7 +311,10 @@ _DIGIT_RUN_RE = re.compile(r"[0-9０-９][0-9０-９\s\-]{5,}[0-9０-９xX]")
 
 def looks_sensitive(value: object) -> bool:
     """True when the text holds something that looks like an identity or mobile number."""
-    return bool(_SENSITIVE_RE.search(normalize_text(cell_text(value))))
+    text = cell_text(value)
+    if len(text) < 11:  # fewer characters than the shortest such number (most cells)
+        return False
+    return bool(_SENSITIVE_RE.search(normalize_text(text)))
 
 
 def mask_sensitive(value: object) -> str:

@@ -32,10 +32,7 @@ class UploadForm(forms.Form):
     )
     mode = forms.ChoiceField(
         label=_("导入方式"),
-        choices=[
-            (ImportBatch.Mode.ALL_OR_NOTHING, _("全部成功才导入")),
-            (ImportBatch.Mode.VALID_ONLY, _("只导入正确的行")),
-        ],
+        choices=ImportBatch.Mode.choices,
         initial=ImportBatch.Mode.ALL_OR_NOTHING,
         widget=forms.RadioSelect,
     )

@@ -72,6 +72,9 @@ class ImportBatch(models.Model):
     created_at = models.DateTimeField(_("上传时间"), auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     committed_at = models.DateTimeField(_("导入时间"), null=True, blank=True)
+    # Set when the uploaded file was deleted under the retention policy (shebao.imports.retention);
+    # file_name, sha256 and size stay as the record of what was uploaded.
+    file_purged_at = models.DateTimeField(_("原文件删除时间"), null=True, blank=True)
 
     status = models.CharField(
         _("状态"), max_length=16, choices=Status.choices, default=Status.UPLOADED, db_index=True
@@ -118,7 +121,9 @@ class ImportRow(models.Model):
     """One data row of a batch: what the file said, what it means, and what importing it does.
 
     No plaintext identity or phone number is stored: those cells are kept as ciphertext
-    (purposes ``import.id_number`` / ``import.phone``) with masked copies for display.
+    (purposes ``import.id_number`` / ``import.phone``) with masked copies for display, and the
+    normalised numbers as the roster encrypts them (``employee.id_number`` / ``employee.phone``),
+    which the commit copies into the roster.
     """
 
     class Action(models.TextChoices):
@@ -132,9 +137,9 @@ class ImportRow(models.Model):
     original = models.JSONField(default=dict)  # header → text as in the file (identifiers masked)
     original_enc = models.JSONField(default=dict)  # header → ciphertext of the full cell (identifiers)
     values = models.JSONField(default=dict)  # field → normalised value (identifiers masked)
-    id_number_enc = models.TextField(blank=True)  # normalised number, purpose import.id_number
+    id_number_enc = models.TextField(blank=True)  # normalised number, as the roster encrypts it
     id_number_bidx = models.CharField(max_length=64, blank=True)  # roster blind index of that number
-    phone_enc = models.TextField(blank=True)  # normalised phone, purpose import.phone
+    phone_enc = models.TextField(blank=True)  # normalised phone, as the roster encrypts it
     phone_bidx = models.CharField(max_length=64, blank=True)
     action = models.CharField(_("操作"), max_length=10, choices=Action.choices)
     employee = models.ForeignKey(

@@ -9,9 +9,10 @@ from django.db.models import Q
 
 from shebao.accounts.models import Role, User
 from shebao.accounts.permissions import can_edit_roster
+from shebao.core import crypto
 from shebao.core.identity import IdKind, make_resident_id
 from shebao.imports import fields as F
-from shebao.imports.models import HeaderMapping, ImportBatch, ImportRow
+from shebao.imports.models import ID_PURPOSE, PHONE_PURPOSE, HeaderMapping, ImportBatch, ImportRow
 from shebao.imports.readers import ImportFileError, read_table
 from shebao.imports.writers import error_workbook, template_workbook
 
@@ -129,6 +130,10 @@ def import_batch_summary(*, batch: ImportBatch, brief: bool = False) -> dict[str
     return data
 
 
+# Staged for the commit only: with the masked number they would give its hidden digits away.
+_INTERNAL_VALUES = frozenset({"birth_date", "gender"})
+
+
 def _row_dict(row: ImportRow) -> dict[str, Any]:
     return {
         "id": row.pk,
@@ -136,7 +141,7 @@ def _row_dict(row: ImportRow) -> dict[str, Any]:
         "action": row.action,
         "action_label": str(row.get_action_display()),
         "original": row.original,
-        "values": row.values,
+        "values": {k: v for k, v in row.values.items() if k not in _INTERNAL_VALUES},
         "diff": row.diff,
         "errors": row.errors,
         "employee_id": row.employee_id,
@@ -210,9 +215,11 @@ def _read_stored(batch: ImportBatch):
 def import_batch_column_samples(*, batch: ImportBatch, limit: int = 3) -> dict[str, list[str]]:
     """A few values of each column (read from the stored file, never stored): for the mapping
     step. Anything that looks like an identity or phone number is masked."""
+    if batch.file_purged_at is not None:
+        return {}
     try:
         table = _read_stored(batch)
-    except ImportFileError:
+    except (ImportFileError, OSError):
         return {}
     samples: dict[str, list[str]] = {h: [] for h in table.headers if h.strip()}
     for _, cells in table.rows:
@@ -227,24 +234,46 @@ def import_batch_column_samples(*, batch: ImportBatch, limit: int = 3) -> dict[s
 def import_batch_error_workbook(*, batch: ImportBatch) -> bytes:
     """The rejected rows as in the uploaded file, bad cells marked, with 错误说明 (an .xlsx).
 
-    Contains the full cells of the file: serve it through ``services.import_batch_error_report``,
-    which checks permissions and audits the download.
+    Built from the uploaded file while it is kept (every column, cells as typed); once the
+    retention policy has deleted it, from the staged rows (the mapped columns, as text, identity
+    and phone cells decrypted). Contains full cells: serve it through
+    ``services.import_batch_error_report``, which checks permissions and audits the download.
     """
-    table = _read_stored(batch)
-    by_row = dict(table.rows)
-    headers = [h.strip() for h in table.headers]
-    out = []
     rejected = (
         ImportRow.objects.filter(batch=batch, action=ImportRow.Action.REJECT)
         .order_by("excel_row")
-        .values_list("excel_row", "errors")
+        .values_list("excel_row", "errors", "original", "original_enc")
     )
-    for excel_row, errors in rejected.iterator(chunk_size=2000):
+    table = None
+    if batch.file_purged_at is None:
+        try:
+            table = _read_stored(batch)
+        except (ImportFileError, OSError):
+            table = None
+    if table is not None:
+        headers = [h.strip() for h in table.headers]
+        by_row = dict(table.rows)
+    else:
+        mapped = {h for h, target in (batch.mapping or {}).items() if target and target != F.IGNORE}
+        headers = [h for h in batch.headers if h in mapped]
+        by_row = None
+    phone_headers = {h for h, target in (batch.mapping or {}).items() if target == "phone"}
+    out = []
+    for excel_row, errors, original, original_enc in rejected.iterator(chunk_size=2000):
         marks: dict[int, str] = {}
         for e in errors:
             index = headers.index(e["column"]) if e["column"] in headers else -1
             marks[index] = f"{marks[index]}；{e['message']}" if index in marks else e["message"]
-        out.append((excel_row, list(by_row.get(excel_row, [])), marks))
+        if by_row is not None:
+            cells = list(by_row.get(excel_row, []))
+        else:
+            cells = [
+                crypto.decrypt(original_enc[h], purpose=PHONE_PURPOSE if h in phone_headers else ID_PURPOSE)
+                if h in original_enc
+                else original.get(h, "")
+                for h in headers
+            ]
+        out.append((excel_row, cells, marks))
     return error_workbook(headers=headers, rows=out)
 
 
@@ -287,7 +316,7 @@ def import_template_workbook(*, entity_names: list[str] | None = None) -> bytes:
         "同一文件重复导入不会产生任何变化。",
         "离职员工再入职：填写晚于上次离职日期的入职日期，系统会新增一段任职期间并保留历史。",
         "导入方式：“全部无误才导入”时任一行有误则整个文件不导入；“仅导入无误的行”时有误的行保留在批次中，"
-        "可下载错误报告修正后再次导入。",
+        "可下载错误工作簿修正后再次导入。",
         "单个文件不超过 20 MB、200,000 行。",
     ]
     return template_workbook(

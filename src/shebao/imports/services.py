@@ -2,31 +2,36 @@
 
 * ``import_batch_create`` stores the file and queues the parse.
 * ``import_batch_parse`` reads the file, maps its columns (a saved mapping for the same headers,
-  else the aliases of ``fields``), normalises every cell and plans every row against the
-  database: create, update (only the fields that differ), unchanged or reject (with the Excel
-  row, the column as in the file, a code and a Chinese message). The plan is staged as
-  ``ImportRow`` rows: the preview.
-* ``import_batch_commit`` plans again inside ONE transaction (the database may have changed since
-  the preview) and writes with bulk operations: new departments, new employees and their first
-  spell, changed fields of existing employees and their current spell (a re-hire gets a new spell).
-  The final status and the ``import.commit`` audit row are written in the same transaction, so
-  a crash or a killed worker leaves nothing half-done.
+  else the aliases of ``fields``), then normalises, plans and stages the rows chunk by chunk:
+  each row against the database (create, update — only the fields that differ —, unchanged or
+  reject, with the Excel row, the column as in the file, a code and a Chinese message), then the
+  checks between rows of the whole file (the same person twice, one 工号 for two people). The
+  staged ``ImportRow`` rows are the preview. Memory does not grow with the file beyond the table
+  read from it and one small key per row.
+* ``import_batch_commit`` plans the staged rows again inside ONE transaction (the database may
+  have changed since the preview), chunk by chunk, and writes each chunk in bulk: new
+  departments, new employees and their first spell, changed fields of existing employees and
+  their current spell (a re-hire gets a new spell). The final status and the ``import.commit``
+  audit row are written in the same transaction, so a crash or a killed worker leaves nothing
+  half-done.
 
-Identity and phone numbers are never stored in plaintext: staged cells are ciphertext
-(purposes ``import.id_number`` / ``import.phone``) plus masked copies for display; matching uses
-the roster's blind index.
+Identity and phone numbers are never stored in plaintext: the file's cells are staged as
+ciphertext (purposes ``import.id_number`` / ``import.phone``) plus masked copies for display; the
+normalised numbers as the roster stores them (its purposes), which the commit copies; matching
+uses the roster's blind index.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import json
 import logging
 import posixpath
 import time
 import unicodedata
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -41,12 +46,14 @@ from shebao.accounts.models import Role
 from shebao.accounts.permissions import can_edit_roster, entity_scope_ids
 from shebao.audit.services import audit_record
 from shebao.core import crypto
+from shebao.core.bulk import insert_rows
 from shebao.core.context import Actor
 from shebao.core.exceptions import ApplicationError, PermissionDenied
 from shebao.core.identity import IdKind, mask_identity, mask_phone, normalize_text, parse_identity
 from shebao.imports import fields as F
 from shebao.imports.models import ID_PURPOSE, PHONE_PURPOSE, HeaderMapping, ImportBatch, ImportRow
 from shebao.imports.readers import ImportFileError, read_table
+from shebao.imports.retention import import_batch_file_purge
 from shebao.org.models import Department, Entity
 from shebao.org.services import department_set_path
 from shebao.roster import models as roster
@@ -65,6 +72,7 @@ CHUNK = 2000
 STALE = dt.timedelta(hours=1)  # a parsing/committing batch untouched this long was abandoned
 PARSABLE = (Status.UPLOADED, Status.NEEDS_MAPPING, Status.PREVIEWED, Status.REJECTED, Status.FAILED)
 MAPPABLE = (Status.NEEDS_MAPPING, Status.PREVIEWED, Status.REJECTED)
+PURGED_MESSAGE = "原文件已按保留策略删除，请重新上传"
 
 # Row errors computed against the database (recomputed at commit); all other codes are cell errors.
 PLAN_CODES = frozenset(
@@ -379,6 +387,8 @@ def import_batch_set_mapping(
     batch.refresh_from_db()
     if batch.status not in MAPPABLE:
         raise ApplicationError(f"该批次状态为“{batch.get_status_display()}”，不能修改列映射")
+    if batch.file_purged_at is not None:
+        raise ApplicationError(PURGED_MESSAGE)
     headers = list(batch.headers)
     named = _named_headers(headers)
     merged: dict[str, str | None] = {h: (batch.mapping or {}).get(h) for h in named}
@@ -411,11 +421,12 @@ def import_batch_set_mapping(
     if check.missing:
         raise ApplicationError(_missing_message(check.missing))
     with transaction.atomic():
-        batch.mapping = merged
-        batch.status = Status.UPLOADED
-        batch.error = ""
-        batch.progress = 0
-        batch.save(update_fields=["mapping", "status", "error", "progress", "updated_at"])
+        # Conditional: the retention sweep may have purged the file meanwhile.
+        if not ImportBatch.objects.filter(
+            pk=batch.pk, status__in=MAPPABLE, file_purged_at__isnull=True
+        ).update(mapping=merged, status=Status.UPLOADED, error="", progress=0, updated_at=timezone.now()):
+            raise ApplicationError(PURGED_MESSAGE)
+        batch.refresh_from_db()
         if remember:
             HeaderMapping.objects.update_or_create(
                 signature=F.header_signature(headers),
@@ -468,73 +479,108 @@ def _misplaced(header: str) -> F.FieldError:
     )
 
 
-def _normalise(excel_row: int, cells: dict[str, object], cols: dict[str, str]) -> Rec:
-    """Cells of the mapped columns → normalised values, masked/encrypted originals, cell errors."""
+# Parsers of the plain fields, in the order their errors are reported.
+_PARSERS: dict[str, Callable[[object], Any]] = {
+    "name": F.parse_name,
+    "employee_no": F.parse_employee_no,
+    "hire_date": functools.partial(F.parse_date, label="入职日期"),
+    "leave_date": functools.partial(F.parse_date, label="离职日期"),
+    "employment_type": F.parse_employment_type,
+    "hukou_type": F.parse_hukou_type,
+    "declared_wage": F.parse_wage,
+    "email": F.parse_email,
+    "entity": F.clean_text,
+    "department": F.clean_text,
+}
+# Columns whose few distinct values repeat down the file: each is read once per parse (memo).
+_REPEATING = frozenset(
+    {
+        "id_kind",
+        "hire_date",
+        "leave_date",
+        "employment_type",
+        "hukou_type",
+        "declared_wage",
+        "entity",
+        "department",
+    }
+)
+_MEMO_LIMIT = 50_000
+
+
+def _outcome(parse: Callable[[object], Any], raw: object) -> Any:
+    try:
+        return parse(raw)
+    except F.FieldError as exc:
+        return exc
+
+
+def _normalise(
+    excel_row: int, cells: dict[str, object], cols: dict[str, str], memo: dict | None = None
+) -> Rec:
+    """Cells of the mapped columns → normalised values, masked/encrypted originals, cell errors.
+
+    ``memo`` (one per parse) remembers what a repeating column's value reads as."""
     rec = Rec(excel_row)
     values = rec.values
-    skip: set[str] = set()
 
     def err(key: str, exc: F.FieldError) -> None:
         rec.cell_errors.append({"column": cols[key], "code": exc.code, "message": exc.message})
-        skip.add(key)
 
+    outcomes: dict[str, Any] = {}  # field → parsed value or FieldError (not for misplaced cells)
     for key, raw in cells.items():
         if key in ("id_number", "phone"):
             continue
-        text = F.cell_text(raw).strip()
-        if text and key != "email" and F.looks_sensitive(text):
-            rec.original[cols[key]] = F.mask_sensitive(text)
-            rec.original_enc[cols[key]] = crypto.encrypt(text, purpose=ID_PURPOSE)
-            err(key, _misplaced(cols[key]))
-        else:
-            rec.original[cols[key]] = text
+        memo_key = (key, raw.__class__, raw) if memo is not None and key in _REPEATING else None
+        hit = memo.get(memo_key) if memo_key is not None else None
+        if hit is None:
+            text = F.cell_text(raw).strip()
+            if text and key != "email" and F.looks_sensitive(text):
+                rec.original[cols[key]] = F.mask_sensitive(text)
+                rec.original_enc[cols[key]] = crypto.encrypt(text, purpose=ID_PURPOSE)
+                err(key, _misplaced(cols[key]))
+                continue
+            parse = F.parse_id_kind if key == "id_kind" else _PARSERS.get(key)
+            hit = (text, _outcome(parse, raw) if parse else None)
+            if memo_key is not None:
+                if len(memo) >= _MEMO_LIMIT:
+                    memo.clear()
+                memo[memo_key] = hit
+        rec.original[cols[key]] = hit[0]
+        outcomes[key] = hit[1]
 
     kind = None
-    if "id_kind" in cells and "id_kind" not in skip:
-        try:
-            kind = F.parse_id_kind(cells["id_kind"])
-        except F.FieldError as exc:
-            err("id_kind", exc)
+    kind_bad = False
+    if "id_kind" in outcomes:
+        kind = outcomes["id_kind"]
+        if isinstance(kind, F.FieldError):
+            err("id_kind", kind)
+            kind, kind_bad = None, True
+    elif "id_kind" in cells:
+        kind_bad = True  # the cell held something else (misplaced)
     if "id_number" in cells:
-        _normalise_identity(rec, cells["id_number"], cols["id_number"], kind, "id_kind" in skip, err)
+        _normalise_identity(rec, cells["id_number"], cols["id_number"], kind, kind_bad, err)
     if "phone" in cells:
         raw = cells["phone"]
         text = F.cell_text(raw).strip()
         if text:
             try:
                 phone = F.parse_phone(raw)
-                rec.phone_enc = crypto.encrypt(phone, purpose=PHONE_PURPOSE)
+                rec.phone_enc = crypto.encrypt(phone, purpose=roster.PHONE_PURPOSE)
                 rec.phone_bidx = crypto.blind_index(phone, purpose=roster.PHONE_PURPOSE)
                 values["phone"] = mask_phone(phone)
             except F.FieldError as exc:
-                phone = ""
                 err("phone", exc)
             rec.original[cols["phone"]] = mask_phone(text)
-            rec.original_enc[cols["phone"]] = (
-                rec.phone_enc if phone and phone == text else crypto.encrypt(text, purpose=PHONE_PURPOSE)
-            )
+            rec.original_enc[cols["phone"]] = crypto.encrypt(text, purpose=PHONE_PURPOSE)
 
-    parsers: list[tuple[str, Callable[[object], Any]]] = [
-        ("name", F.parse_name),
-        ("employee_no", F.parse_employee_no),
-        ("hire_date", lambda v: F.parse_date(v, label="入职日期")),
-        ("leave_date", lambda v: F.parse_date(v, label="离职日期")),
-        ("employment_type", F.parse_employment_type),
-        ("hukou_type", F.parse_hukou_type),
-        ("declared_wage", F.parse_wage),
-        ("email", F.parse_email),
-        ("entity", F.clean_text),
-        ("department", F.clean_text),
-    ]
-    for key, parse in parsers:
-        if key not in cells or key in skip:
+    for key in _PARSERS:
+        if key not in outcomes:
             continue
-        try:
-            value = parse(cells[key])
-        except F.FieldError as exc:
-            err(key, exc)
-            continue
-        if key == "hire_date" and value is None:
+        value = outcomes[key]
+        if isinstance(value, F.FieldError):
+            err(key, value)
+        elif key == "hire_date" and value is None:
             err(key, F.FieldError("入职日期不能为空", "required"))
         elif value not in (None, ""):
             values[key] = value
@@ -575,19 +621,23 @@ def _normalise_identity(
             rec.values["id_kind_given"] = True
         if identity.upgraded_from_15:
             rec.values["id_upgraded"] = True
+        # What the roster derives from the number, so the commit need not decrypt it.
+        if identity.birth_date is not None:
+            rec.values["birth_date"] = identity.birth_date
+        if identity.gender:
+            rec.values["gender"] = identity.gender
     if number and not kind_bad:
-        rec.id_enc = crypto.encrypt(number, purpose=ID_PURPOSE)
+        # Staged as the roster stores it (same purpose), so the commit copies the ciphertext.
+        rec.id_enc = crypto.encrypt(number, purpose=roster.ID_PURPOSE)
         rec.id_bidx = crypto.blind_index(number, purpose=roster.ID_PURPOSE)
         rec.values["id_number"] = mask_identity(number, identity.kind if identity else IdKind.PASSPORT)
     if text:
         rec.original[header] = F.mask_cell("id_number", text, identity.kind if identity else kind)
-        rec.original_enc[header] = (
-            rec.id_enc if rec.id_enc and text == number else crypto.encrypt(text, purpose=ID_PURPOSE)
-        )
+        rec.original_enc[header] = crypto.encrypt(text, purpose=ID_PURPOSE)
 
 
 # Keys of ImportRow.values written by the plan (display only; recomputed each time).
-_PLAN_KEYS = ("entity_name", "entity_code", "department_path", "department_new", "rehire")
+_PLAN_KEYS = frozenset({"entity_name", "entity_code", "department_path", "department_new", "rehire"})
 
 
 def _values_json(values: dict[str, Any]) -> dict[str, Any]:
@@ -604,7 +654,7 @@ def _values_json(values: dict[str, Any]) -> dict[str, Any]:
 
 def _values_from_json(data: dict[str, Any]) -> dict[str, Any]:
     values = {k: v for k, v in data.items() if k not in _PLAN_KEYS}
-    for key in ("hire_date", "leave_date"):
+    for key in ("hire_date", "leave_date", "birth_date"):
         if values.get(key):
             values[key] = dt.date.fromisoformat(values[key])
     if values.get("declared_wage") is not None:
@@ -615,6 +665,12 @@ def _values_from_json(data: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- rows: plan ----------------------------------------------------------------------------------
+
+# Errors that depend on the other rows of the file, not on the database: found once at parse, over
+# the whole file, and carried to the commit, which plans the rows chunk by chunk.
+IN_FILE_CODES = frozenset({"duplicate_in_file", "employee_no_duplicate"})
+# Errors that depend on the database: found again at commit.
+DB_CODES = PLAN_CODES - IN_FILE_CODES
 
 
 @dataclass(frozen=True)
@@ -638,15 +694,89 @@ class NewDept:
 
 @dataclass
 class Plan:
-    recs: list[Rec]
-    cols: dict[str, str]
-    entities: dict[int, Entity]
-    departments: F.DepartmentIndex
-    new_departments: dict[tuple, NewDept]
-    dept_kind: str
+    """What planning rows needs from the database, loaded once per parse or commit, and the new
+    departments that the planned rows need (collected chunk after chunk)."""
 
-    def count(self, action: str) -> int:
-        return sum(1 for r in self.recs if r.action == action)
+    cols: dict[str, str]
+    user: Any
+    default_entity: Entity | None
+    dept_kind: str
+    entities: dict[int, Entity]
+    entity_index: F.EntityIndex
+    departments: F.DepartmentIndex
+    scope: set[int] | None
+    new_departments: dict[tuple, NewDept] = field(default_factory=dict)
+    # A file names a handful of entities and departments on thousands of rows: resolve each once.
+    _entity_cache: dict[Any, Any] = field(default_factory=dict, repr=False)
+    _dept_cache: dict[tuple, Any] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(
+        cls, *, user, default_entity: Entity | None, cols: dict[str, str], dept_kind: str = "department"
+    ) -> Plan:
+        entities = {e.pk: e for e in Entity.objects.all()}
+        departments = F.DepartmentIndex(
+            _Dept(*row)
+            for row in Department.objects.values_list("id", "entity_id", "parent_id", "name", "code")
+        )
+        return cls(
+            cols=cols,
+            user=user,
+            default_entity=default_entity,
+            dept_kind=dept_kind,
+            entities=entities,
+            entity_index=F.EntityIndex(entities.values()),
+            departments=departments,
+            scope=_scope(user),
+        )
+
+    def resolve_entity(self, value: Any) -> Entity:
+        """The entity a cell names (raises the FieldError of ``EntityIndex.resolve``)."""
+        key = (type(value), value)
+        if key not in self._entity_cache:
+            try:
+                self._entity_cache[key] = self.entity_index.resolve(value)
+            except F.FieldError as exc:
+                self._entity_cache[key] = exc
+        found = self._entity_cache[key]
+        if isinstance(found, F.FieldError):
+            raise found
+        return found
+
+    def resolve_department(self, entity_id: int, value: Any) -> F.DeptRef | None:
+        key = (entity_id, type(value), value)
+        if key not in self._dept_cache:
+            try:
+                self._dept_cache[key] = self.departments.resolve(entity_id, value)
+            except F.FieldError as exc:
+                self._dept_cache[key] = exc
+        found = self._dept_cache[key]
+        if isinstance(found, F.FieldError):
+            raise found
+        return found
+
+    def column(self, key: str) -> str:
+        return self.cols.get(key, F.FIELDS[key].label)
+
+    def sort_errors(self, errors: list[dict[str, str]]) -> None:
+        """In the order of the file's columns; in one column, the cell's own errors first."""
+        order = {header: i for i, header in enumerate(self.cols.values())}
+        errors.sort(key=lambda e: (order.get(e["column"], len(order)), e.get("code") in DB_CODES))
+
+    def add_new_department(self, ref: F.DeptRef) -> None:
+        entity_id, parent_id, keys = ref.new_key
+        existing_depth = len(ref.path) - len(ref.new)
+        for i in range(len(keys)):
+            key = (entity_id, parent_id, keys[: i + 1])
+            if key not in self.new_departments:
+                self.new_departments[key] = NewDept(
+                    key=key,
+                    entity_id=entity_id,
+                    parent_id=parent_id if i == 0 else None,
+                    parent_key=(entity_id, parent_id, keys[:i]) if i else None,
+                    name=ref.new[i],
+                    label="/".join(ref.path[: existing_depth + i + 1]),
+                )
 
     def new_department_list(self) -> list[dict[str, str]]:
         return [
@@ -668,26 +798,26 @@ def _chunks(items: list, size: int = CHUNK) -> Iterable[list]:
         yield items[start : start + size]
 
 
-def _plan(
-    recs: list[Rec],
-    *,
-    user,
-    default_entity: Entity | None,
-    cols: dict[str, str],
-    dept_kind: str = Department.Kind.DEPARTMENT,
-) -> Plan:
-    """Resolve entities and departments, find duplicates and existing employees, decide each row."""
-    entities = {e.pk: e for e in Entity.objects.all()}
-    eindex = F.EntityIndex(entities.values())
-    dindex = F.DepartmentIndex(
-        _Dept(*row) for row in Department.objects.values_list("id", "entity_id", "parent_id", "name", "code")
-    )
-    scope = _scope(user)
-    plan = Plan(recs, cols, entities, dindex, {}, dept_kind)
-    entity_col = cols.get("entity", F.FIELDS["entity"].label)
+def _new_department_ref(rec: Rec) -> F.DeptRef | None:
+    """The department a row to write needs created, if any."""
+    if rec.action in (Action.CREATE, Action.UPDATE) and rec.dept is not None and rec.dept.id is None:
+        return rec.dept
+    return None
+
+
+def _plan_rows(plan: Plan, recs: list[Rec]) -> None:
+    """Decide each row against the database: resolve its entity and department, find the employee
+    it is (by blind index), check its 工号, and set its action — and for an update, what changes.
+
+    Rows are independent here, so a file is planned chunk by chunk. Errors that depend on the
+    other rows of the file are found by :func:`_in_file_errors`; a row that already carries one
+    (in ``cell_errors``) is rejected like any other row with an error.
+    """
+    scope = plan.scope
+    entity_col = plan.column("entity")
 
     def err(rec: Rec, key: str, code: str, message: str) -> None:
-        rec.errors.append({"column": cols.get(key, F.FIELDS[key].label), "code": code, "message": message})
+        rec.errors.append({"column": plan.column(key), "code": code, "message": message})
 
     for rec in recs:
         rec.errors = list(rec.cell_errors)
@@ -699,11 +829,11 @@ def _plan(
         bad_cells = {e["column"] for e in rec.cell_errors}
         if values.get("entity"):
             try:
-                rec.entity = eindex.resolve(values["entity"])
+                rec.entity = plan.resolve_entity(values["entity"])
             except F.FieldError as exc:
                 err(rec, "entity", exc.code, exc.message)
-        elif default_entity is not None:
-            rec.entity = default_entity
+        elif plan.default_entity is not None:
+            rec.entity = plan.default_entity
         elif entity_col not in bad_cells:
             err(rec, "entity", "entity_required", "参保主体不能为空：请填写参保主体的编码或全称")
         if rec.entity is not None:
@@ -720,7 +850,7 @@ def _plan(
                 )
             else:
                 try:
-                    rec.dept = dindex.resolve(rec.entity.pk, values["department"])
+                    rec.dept = plan.resolve_department(rec.entity.pk, values["department"])
                 except F.FieldError as exc:
                     err(rec, "department", exc.code, exc.message)
         if rec.dept is not None:
@@ -728,24 +858,8 @@ def _plan(
             if rec.dept.id is None:
                 values["department_new"] = True
 
-    # The same person twice in the file: both rows are wrong until HR keeps one.
-    by_bidx: dict[str, list[Rec]] = defaultdict(list)
-    for rec in recs:
-        if rec.id_bidx:
-            by_bidx[rec.id_bidx].append(rec)
-    for group in by_bidx.values():
-        if len(group) > 1:
-            for rec in group:
-                others = "、".join(str(o.excel_row) for o in group if o is not rec)
-                err(
-                    rec,
-                    "id_number",
-                    "duplicate_in_file",
-                    f"证件号码与第{others}行重复：同一人只能出现一次，请删除或合并重复的行",
-                )
-
     existing: dict[str, dict[str, Any]] = {}
-    for chunk in _chunks(list(by_bidx)):
+    for chunk in _chunks(sorted({r.id_bidx for r in recs if r.id_bidx})):
         for row in Employee.objects.filter(id_number_bidx__in=chunk).values(*_EMPLOYEE_VALUES):
             existing[row["id_number_bidx"]] = row
     numbers = sorted({r.values["employee_no"] for r in recs if r.values.get("employee_no")})
@@ -756,7 +870,6 @@ def _plan(
         ):
             holders[row["employee_no"]] = row
 
-    first_with_no: dict[str, Rec] = {}
     for rec in recs:
         values = rec.values
         current = existing.get(rec.id_bidx) if rec.id_bidx else None
@@ -792,15 +905,8 @@ def _plan(
                     else "其他参保主体的员工"
                 )
                 err(rec, "employee_no", "employee_no_taken", f"工号“{no}”已被{who}使用：请核对工号")
-            if rec.id_bidx:
-                first = first_with_no.setdefault(no, rec)
-                if first is not rec and first.id_bidx != rec.id_bidx:
-                    err(
-                        rec,
-                        "employee_no",
-                        "employee_no_duplicate",
-                        f"工号“{no}”已在第{first.excel_row}行用于另一人：同一工号只能对应一人",
-                    )
+        if len(rec.errors) > 1:
+            plan.sort_errors(rec.errors)
         if rec.errors:
             rec.action = Action.REJECT
             continue
@@ -811,29 +917,39 @@ def _plan(
             _diff(rec, current, plan)
             rec.action = Action.UPDATE if rec.changes else Action.UNCHANGED
 
-    order = {header: i for i, header in enumerate(cols.values())}
-    for rec in recs:
-        if len(rec.errors) > 1:  # in the order of the file's columns
-            rec.errors.sort(key=lambda e: order.get(e["column"], len(order)))
-        if rec.action in (Action.CREATE, Action.UPDATE) and rec.dept is not None and rec.dept.id is None:
-            _add_new_department(plan, rec.dept)
-    return plan
 
-
-def _add_new_department(plan: Plan, ref: F.DeptRef) -> None:
-    entity_id, parent_id, keys = ref.new_key
-    existing_depth = len(ref.path) - len(ref.new)
-    for i in range(len(keys)):
-        key = (entity_id, parent_id, keys[: i + 1])
-        if key not in plan.new_departments:
-            plan.new_departments[key] = NewDept(
-                key=key,
-                entity_id=entity_id,
-                parent_id=parent_id if i == 0 else None,
-                parent_key=(entity_id, parent_id, keys[:i]) if i else None,
-                name=ref.new[i],
-                label="/".join(ref.path[: existing_depth + i + 1]),
-            )
+def _in_file_errors(keys: list[tuple[int, str, str]], plan: Plan) -> dict[int, list[dict[str, str]]]:
+    """Errors between rows of the file, by Excel row: the same person twice, or one 工号 for two
+    people. ``keys`` is (Excel row, blind index of the ID, 工号) of every row, in file order."""
+    found: dict[int, list[dict[str, str]]] = defaultdict(list)
+    by_bidx: dict[str, list[int]] = defaultdict(list)
+    for row, bidx, _ in keys:
+        if bidx:
+            by_bidx[bidx].append(row)
+    for group in by_bidx.values():
+        if len(group) > 1:
+            for row in group:
+                others = "、".join(str(o) for o in group if o != row)
+                found[row].append(
+                    {
+                        "column": plan.column("id_number"),
+                        "code": "duplicate_in_file",
+                        "message": f"证件号码与第{others}行重复：同一人只能出现一次，请删除或合并重复的行",
+                    }
+                )
+    first_with_no: dict[str, tuple[int, str]] = {}
+    for row, bidx, no in keys:
+        if no and bidx:
+            first_row, first_bidx = first_with_no.setdefault(no, (row, bidx))
+            if first_row != row and first_bidx != bidx:
+                found[row].append(
+                    {
+                        "column": plan.column("employee_no"),
+                        "code": "employee_no_duplicate",
+                        "message": f"工号“{no}”已在第{first_row}行用于另一人：同一工号只能对应一人",
+                    }
+                )
+    return found
 
 
 def _display(key: str, value: Any, plan: Plan) -> Any:
@@ -940,6 +1056,8 @@ def import_batch_parse(*, batch: ImportBatch, progress: ProgressFn | None = None
     batch.refresh_from_db()
     try:
         _ensure_can_import(Actor(user=batch.uploaded_by, via="worker"))
+        if batch.file_purged_at is not None:
+            raise ApplicationError(PURGED_MESSAGE)
         _parse(batch, progress)
     except Exception as exc:
         message = exc.message if isinstance(exc, ApplicationError) else f"解析失败：{exc}"
@@ -979,8 +1097,11 @@ def _parse(batch: ImportBatch, progress: ProgressFn | None) -> None:
     timings: dict[str, float] = {}
     clock = [time.monotonic()]
     _progress(batch, 1, progress, in_transaction=False)
-    with batch.file.open("rb") as fh:
-        data = fh.read()
+    try:
+        with batch.file.open("rb") as fh:
+            data = fh.read()
+    except FileNotFoundError as exc:
+        raise ApplicationError(PURGED_MESSAGE) from exc
     try:
         table = read_table(
             data,
@@ -1054,41 +1175,58 @@ def _parse(batch: ImportBatch, progress: ProgressFn | None) -> None:
 
     cols = _mapped_columns(headers, mapping)
     index = {target: headers.index(header) for target, header in cols.items()}
-    recs: list[Rec] = []
-    skipped = 0
-    total = max(len(table.rows), 1)
-    for n, (excel_row, cells) in enumerate(table.rows):
+    plan = Plan.load(
+        user=batch.uploaded_by, default_entity=batch.default_entity, cols=cols, dept_kind=_dept_kind(cols)
+    )
+    ImportRow.objects.filter(batch=batch).delete()
+    # The file is normalised, planned and staged chunk by chunk; only what the checks between rows
+    # need stays in memory for the whole file.
+    keys: list[tuple[int, str, str]] = []  # (Excel row, ID blind index, 工号)
+    new_dept_of: dict[int, F.DeptRef] = {}
+    tally: Counter[str] = Counter()
+    skipped = upgraded = 0
+    memo: dict = {}
+    chunk: list[Rec] = []
+    rows = table.rows
+    total = max(len(rows), 1)
+
+    def flush() -> None:
+        _plan_rows(plan, chunk)
+        for rec in chunk:
+            keys.append((rec.excel_row, rec.id_bidx, rec.values.get("employee_no") or ""))
+            tally[rec.action] += 1
+            if ref := _new_department_ref(rec):
+                new_dept_of[rec.excel_row] = ref
+        with transaction.atomic():
+            _insert_staged(batch, chunk)
+        chunk.clear()
+
+    for n in range(len(rows)):
+        excel_row, cells = rows[n]
+        rows[n] = None  # type: ignore[call-overload]  # the staged row replaces it: memory stays flat
         mapped = {key: cells[i] for key, i in index.items()}
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in mapped.values()):
             skipped += 1  # e.g. a 合计 or note row with text only in ignored columns
             continue
-        recs.append(_normalise(excel_row, mapped, cols))
-        if n % 5000 == 0:
-            _progress(batch, 10 + 40 * n // total, progress, in_transaction=False)
+        rec = _normalise(excel_row, mapped, cols, memo)
+        upgraded += bool(rec.values.get("id_upgraded"))
+        chunk.append(rec)
+        if len(chunk) >= CHUNK:
+            flush()
+            _progress(batch, 10 + 85 * n // total, progress, in_transaction=False)
+    if chunk:
+        flush()
+    _lap(timings, "normalise+plan+stage", clock)
+    found = _in_file_errors(keys, plan)
+    if found:
+        _apply_in_file_errors(batch, plan, found, tally, new_dept_of)
+    for ref in new_dept_of.values():
+        plan.add_new_department(ref)
+    _lap(timings, "in-file", clock)
     if skipped:
         warnings.append(f"{skipped}行只在忽略的列中有内容，已跳过")
-    upgraded = sum(1 for r in recs if r.values.get("id_upgraded"))
     if upgraded:
         warnings.append(f"{upgraded}行为15位旧身份证号，已自动升位为18位")
-    _lap(timings, "normalise", clock)
-    _progress(batch, 50, progress, in_transaction=False)
-
-    plan = _plan(
-        recs,
-        user=batch.uploaded_by,
-        default_entity=batch.default_entity,
-        cols=cols,
-        dept_kind=_dept_kind(cols),
-    )
-    _lap(timings, "plan", clock)
-    _progress(batch, 65, progress, in_transaction=False)
-    ImportRow.objects.filter(batch=batch).delete()
-    for i, chunk in enumerate(_chunks(recs)):
-        with transaction.atomic():
-            _insert_staged(batch, chunk)
-        done = min(len(recs), (i + 1) * CHUNK)
-        _progress(batch, 65 + 34 * done // max(len(recs), 1), progress, in_transaction=False)
-    _lap(timings, "stage", clock)
     with transaction.atomic():
         _finish(
             batch,
@@ -1096,9 +1234,35 @@ def _parse(batch: ImportBatch, progress: ProgressFn | None) -> None:
             status=Status.PREVIEWED,
             error="",
             progress=100,
-            **_counts(plan),
+            **_counts(tally, plan),
         )
-    logger.info("import batch %s: parsed %s rows, seconds %s", batch.pk, len(recs), timings)
+    logger.info("import batch %s: parsed %s rows, seconds %s", batch.pk, len(keys), timings)
+
+
+def _apply_in_file_errors(
+    batch: ImportBatch,
+    plan: Plan,
+    found: dict[int, list[dict[str, str]]],
+    tally: Counter[str],
+    new_dept_of: dict[int, F.DeptRef],
+) -> None:
+    """Reject the staged rows that clash with other rows of the file."""
+    changed = []
+    for numbers in _chunks(sorted(found)):
+        rows = ImportRow.objects.filter(batch=batch, excel_row__in=numbers).values_list(
+            "pk", "excel_row", "action", "errors", "values"
+        )
+        for pk, excel_row, action, errors, values in rows:
+            errors = errors + found[excel_row]
+            plan.sort_errors(errors)
+            tally[action] -= 1
+            tally[Action.REJECT] += 1
+            new_dept_of.pop(excel_row, None)
+            values.pop("rehire", None)
+            changed.append(
+                ImportRow(pk=pk, action=Action.REJECT, errors=errors, diff={}, values=values, employee=None)
+            )
+    ImportRow.objects.bulk_update(changed, ["action", "errors", "diff", "values", "employee"], batch_size=500)
 
 
 def _dept_kind(cols: dict[str, str]) -> str:
@@ -1106,13 +1270,13 @@ def _dept_kind(cols: dict[str, str]) -> str:
     return Department.Kind.STORE if "门店" in header or header == "store" else Department.Kind.DEPARTMENT
 
 
-def _counts(plan: Plan) -> dict[str, Any]:
+def _counts(tally: Counter[str], plan: Plan) -> dict[str, Any]:
     return {
-        "row_count": len(plan.recs),
-        "create_count": plan.count(Action.CREATE),
-        "update_count": plan.count(Action.UPDATE),
-        "unchanged_count": plan.count(Action.UNCHANGED),
-        "rejected_count": plan.count(Action.REJECT),
+        "row_count": sum(tally.values()),
+        "create_count": tally[Action.CREATE],
+        "update_count": tally[Action.UPDATE],
+        "unchanged_count": tally[Action.UNCHANGED],
+        "rejected_count": tally[Action.REJECT],
         "new_departments": plan.new_department_list(),
     }
 
@@ -1160,8 +1324,8 @@ def _insert_staged(batch: ImportBatch, recs: list[Rec]) -> None:
             rec.phone_bidx,
             rec.action,
             rec.employee_id,
-            dumps(rec.diff, ensure_ascii=False),
-            dumps(rec.errors, ensure_ascii=False),
+            dumps(rec.diff, ensure_ascii=False) if rec.diff else "{}",
+            dumps(rec.errors, ensure_ascii=False) if rec.errors else "[]",
         )
         for rec in recs
     ]
@@ -1170,6 +1334,10 @@ def _insert_staged(batch: ImportBatch, recs: list[Rec]) -> None:
 
 
 # --- commit --------------------------------------------------------------------------------------
+
+
+class _LateReject(Exception):
+    """All-or-nothing: a row planned at commit has an error it did not have in the preview."""
 
 
 def import_batch_commit(
@@ -1184,13 +1352,14 @@ def import_batch_commit(
         raise ApplicationError(f"该批次状态为“{batch.get_status_display()}”，不能确认导入")
     batch.refresh_from_db()
     try:
-        with transaction.atomic():
-            locked = (
-                ImportBatch.objects.select_for_update(of=("self",))
-                .select_related("default_entity")
-                .get(pk=batch.pk)
-            )
-            _commit(locked, actor, progress)
+        try:
+            with transaction.atomic():
+                _commit(_lock(batch), actor, progress, plan_first=False)
+        except _LateReject:
+            # The roster changed since the preview: what was written is rolled back; plan the
+            # whole batch again without writing, store the outcomes and reject it.
+            with transaction.atomic():
+                _commit(_lock(batch), actor, progress, plan_first=True)
     except Exception as exc:
         message = (
             exc.message
@@ -1210,91 +1379,140 @@ def import_batch_commit(
     return batch
 
 
-def _load_recs(batch: ImportBatch) -> list[Rec]:
-    recs = []
-    rows = (
-        ImportRow.objects.filter(batch=batch)
-        .order_by("excel_row")
-        .values_list(
-            "pk",
-            "excel_row",
-            "values",
-            "id_number_enc",
-            "id_number_bidx",
-            "phone_enc",
-            "phone_bidx",
-            "action",
-            "errors",
-            "diff",
-            "employee_id",
-        )
+def _lock(batch: ImportBatch) -> ImportBatch:
+    return (
+        ImportBatch.objects.select_for_update(of=("self",)).select_related("default_entity").get(pk=batch.pk)
     )
-    for (
-        pk,
-        excel_row,
-        values,
-        id_enc,
-        id_bidx,
-        phone_enc,
-        phone_bidx,
-        action,
-        errors,
-        diff,
-        emp,
-    ) in rows.iterator(chunk_size=CHUNK):
-        rec = Rec(
-            excel_row,
-            values=_values_from_json(values),
-            id_enc=id_enc,
-            id_bidx=id_bidx,
-            phone_enc=phone_enc,
-            phone_bidx=phone_bidx,
-            cell_errors=[e for e in errors if e.get("code") not in PLAN_CODES],
-            pk=pk,
-            stored=(action, errors, diff, values, emp),
-        )
-        recs.append(rec)
-    return recs
 
 
-def _commit(batch: ImportBatch, actor: Actor, progress: ProgressFn | None) -> None:
-    def report(pct: int) -> None:
-        _progress(batch, pct, progress, in_transaction=True)
+_LOAD_COLUMNS = (
+    "id",
+    "excel_row",
+    "values",
+    "id_number_enc",
+    "id_number_bidx",
+    "phone_enc",
+    "phone_bidx",
+    "action",
+    "errors",
+    "diff",
+    "employee_id",
+)
 
+
+def _json(value: Any) -> Any:
+    return json.loads(value) if isinstance(value, str | bytes) else value
+
+
+def _staged_chunks(batch: ImportBatch) -> Iterable[list[Rec]]:
+    """The staged rows as :class:`Rec`, CHUNK at a time in file order (keyset pagination, so
+    memory does not grow with the file). Plain SQL: the ORM's per-value converters cost more
+    than the rest of the commit's reading."""
+    qn = connection.ops.quote_name
+    sql = (
+        f"SELECT {', '.join(qn(c) for c in _LOAD_COLUMNS)} FROM {qn(ImportRow._meta.db_table)} "
+        f"WHERE {qn('batch_id')} = %s AND {qn('excel_row')} > %s ORDER BY {qn('excel_row')} LIMIT %s"
+    )
+    last = 0
+    while True:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, [batch.pk, last, CHUNK])
+            rows = cursor.fetchall()
+        if not rows:
+            return
+        last = rows[-1][1]
+        recs = []
+        for pk, excel_row, values, id_enc, id_bidx, phone_enc, phone_bidx, action, errors, diff, emp in rows:
+            values, errors, diff = _json(values), _json(errors), _json(diff)
+            recs.append(
+                Rec(
+                    excel_row,
+                    values=_values_from_json(values),
+                    id_enc=id_enc,
+                    id_bidx=id_bidx,
+                    phone_enc=phone_enc,
+                    phone_bidx=phone_bidx,
+                    # the cells' own errors and those between rows of the file hold; the rest is replanned
+                    cell_errors=[e for e in errors if e.get("code") not in DB_CODES],
+                    pk=pk,
+                    stored=(action, errors, diff, values, emp),
+                )
+            )
+        yield recs
+
+
+def _commit(batch: ImportBatch, actor: Actor, progress: ProgressFn | None, *, plan_first: bool) -> None:
+    """Plan the staged rows again against the current roster (it may have changed since the
+    preview), chunk by chunk, and write each chunk: new departments, new employees with their
+    first spell, changed fields of existing employees and their current spell (a re-hire gets a
+    new spell). All inside the caller's transaction."""
     timings: dict[str, float] = {}
     clock = [time.monotonic()]
+    total = max(batch.row_count, 1)
+
+    def report(pct: float) -> None:
+        _progress(batch, int(pct), progress, in_transaction=True)
+
     report(1)
-    recs = _load_recs(batch)
-    _lap(timings, "load", clock)
-    report(10)
     cols = _mapped_columns(batch.headers, batch.mapping)
-    plan = _plan(
-        recs, user=actor.user, default_entity=batch.default_entity, cols=cols, dept_kind=_dept_kind(cols)
-    )
-    _lap(timings, "plan", clock)
-    report(25)
-    rejected = plan.count(Action.REJECT)
-    counts = _counts(plan)
-    if batch.mode == Mode.ALL_OR_NOTHING and rejected:
-        _save_outcomes(batch, recs, link_created=False)
-        message = (
-            f"有{rejected}行存在错误，整批未导入（导入方式：全部无误才导入）："
-            "请修正后重新上传，或改为“仅导入无误的行”"
+    all_or_nothing = batch.mode == Mode.ALL_OR_NOTHING
+
+    def load_plan() -> Plan:
+        return Plan.load(
+            user=actor.user, default_entity=batch.default_entity, cols=cols, dept_kind=_dept_kind(cols)
         )
-        _finish(batch, **counts, status=Status.REJECTED, error=message, progress=100)
-        audit_record(actor=actor, action="import.reject", obj=batch, changes=_audit_changes(batch, counts))
-        return
-    created_depts = _create_departments(plan, actor, batch)
-    report(30)
-    _create_employees(plan, created_depts, lambda f: report(30 + int(45 * f)))
-    _lap(timings, "create", clock)
-    report(75)
-    _update_employees(plan, created_depts)
-    _lap(timings, "update", clock)
-    report(90)
-    _save_outcomes(batch, recs, link_created=True)
-    _lap(timings, "outcomes", clock)
-    report(98)
+
+    if plan_first or (
+        all_or_nothing and ImportRow.objects.filter(batch=batch, action=Action.REJECT).exists()
+    ):
+        plan, tally, done = load_plan(), Counter(), 0
+        for recs in _staged_chunks(batch):
+            _plan_rows(plan, recs)
+            _save_outcomes(recs)
+            for rec in recs:
+                tally[rec.action] += 1
+                if ref := _new_department_ref(rec):
+                    plan.add_new_department(ref)
+            done += len(recs)
+            report(1 + 24 * done / total)
+        _lap(timings, "plan", clock)
+        if all_or_nothing and tally[Action.REJECT]:
+            counts = _counts(tally, plan)
+            message = (
+                f"有{tally[Action.REJECT]}行存在错误，整批未导入（导入方式：全部无误才导入）："
+                "请修正后重新上传，或改为“仅导入无误的行”"
+            )
+            _finish(batch, **counts, status=Status.REJECTED, error=message, progress=100)
+            audit_record(
+                actor=actor, action="import.reject", obj=batch, changes=_audit_changes(batch, counts)
+            )
+            return
+
+    plan, tally, done = load_plan(), Counter(), 0
+    created_depts: dict[tuple, int] = {}
+    start = 25 if plan_first else 1
+    for recs in _staged_chunks(batch):
+        _plan_rows(plan, recs)
+        if all_or_nothing and any(rec.action == Action.REJECT for rec in recs):
+            raise _LateReject
+        for rec in recs:
+            tally[rec.action] += 1
+            if ref := _new_department_ref(rec):
+                plan.add_new_department(ref)
+        _create_departments(plan, actor, batch, created_depts)
+        _create_employees(recs, created_depts)
+        _update_employees(recs, created_depts)
+        _save_outcomes(recs)
+        done += len(recs)
+        report(start + (94 - start) * done / total)
+    _lap(timings, "write", clock)
+    # The staged rows of new employees point at them (one statement, by blind index).
+    ImportRow.objects.filter(batch=batch, action=Action.CREATE).update(
+        employee=Subquery(Employee.objects.filter(id_number_bidx=OuterRef("id_number_bidx")).values("pk")[:1])
+    )
+    _lap(timings, "link", clock)
+    report(97)
+    counts = _counts(tally, plan)
     _finish(
         batch,
         **counts,
@@ -1305,8 +1523,10 @@ def _commit(batch: ImportBatch, actor: Actor, progress: ProgressFn | None) -> No
         committed_by=actor.user,
     )
     audit_record(actor=actor, action="import.commit", obj=batch, changes=_audit_changes(batch, counts))
+    # The staged rows are the history now: the plaintext file goes once this transaction commits.
+    import_batch_file_purge(batch=batch, reason="committed", actor=actor)
     report(100)
-    logger.info("import batch %s: committed %s rows, seconds %s", batch.pk, len(recs), timings)
+    logger.info("import batch %s: committed %s rows, seconds %s", batch.pk, done, timings)
 
 
 def _audit_changes(batch: ImportBatch, counts: dict[str, Any]) -> dict[str, Any]:
@@ -1323,18 +1543,25 @@ def _audit_changes(batch: ImportBatch, counts: dict[str, Any]) -> dict[str, Any]
     }
 
 
-def _create_departments(plan: Plan, actor: Actor, batch: ImportBatch) -> dict[tuple, int]:
-    """Create the planned departments, parents first, with their materialised paths."""
-    created: dict[tuple, Department] = {}
-    parent_ids = {n.parent_id for n in plan.new_departments.values() if n.parent_id is not None}
-    parents = Department.objects.in_bulk(list(parent_ids))
-    for node in sorted(plan.new_departments.values(), key=lambda n: len(n.key[2])):
-        parent = created[node.parent_key] if node.parent_key else parents.get(node.parent_id)
+def _create_departments(plan: Plan, actor: Actor, batch: ImportBatch, created: dict[tuple, int]) -> None:
+    """Create the planned departments not created yet, parents first, with their materialised
+    paths; ``created`` maps each new department's key to its id."""
+    todo = [n for n in plan.new_departments.values() if n.key not in created]
+    if not todo:
+        return
+    parents = Department.objects.in_bulk([n.parent_id for n in todo if n.parent_id is not None])
+    made: dict[tuple, Department] = {}
+    for node in sorted(todo, key=lambda n: len(n.key[2])):
+        if node.parent_key:
+            parent = made.get(node.parent_key) or Department.objects.get(pk=created[node.parent_key])
+        else:
+            parent = parents.get(node.parent_id)
         dept = Department.objects.create(
             entity_id=node.entity_id, parent=parent, name=node.name, kind=plan.dept_kind
         )
         department_set_path(department=dept)
-        created[node.key] = dept
+        made[node.key] = dept
+        created[node.key] = dept.pk
         audit_record(
             actor=actor,
             action="department.create",
@@ -1345,7 +1572,6 @@ def _create_departments(plan: Plan, actor: Actor, batch: ImportBatch) -> dict[tu
                 "import_batch": batch.pk,
             },
         )
-    return {key: d.pk for key, d in created.items()}
 
 
 def _dept_id(value: Any, created: dict[tuple, int]) -> int | None:
@@ -1363,51 +1589,65 @@ def _identity_facts(number: str, kind: str) -> tuple[dt.date | None, str]:
     return identity.birth_date, identity.gender or ""
 
 
-def _create_employees(plan: Plan, created_depts: dict[tuple, int], report: Callable[[float], None]) -> None:
-    creates = [r for r in plan.recs if r.action == Action.CREATE]
+def _create_employees(recs: list[Rec], created_depts: dict[tuple, int]) -> None:
+    """INSERT the new employees of a chunk, then their first employment spell (copied from the
+    rows just inserted, in one statement)."""
+    creates = [r for r in recs if r.action == Action.CREATE]
+    if not creates:
+        return
     today = timezone.localdate()
-    for n, chunk in enumerate(_chunks(creates)):
-        employees = []
-        for rec in chunk:
-            v = rec.values
-            number = crypto.decrypt(rec.id_enc, purpose=ID_PURPOSE)
-            birth, gender = _identity_facts(number, v["id_kind"])
-            phone = crypto.decrypt(rec.phone_enc, purpose=PHONE_PURPOSE) if rec.phone_enc else ""
-            hire, leave = v["hire_date"], v.get("leave_date")
-            employees.append(
-                Employee(
-                    name=v["name"],
-                    id_kind=v["id_kind"],
-                    id_number_enc=crypto.encrypt(number, purpose=roster.ID_PURPOSE),
-                    id_number_bidx=rec.id_bidx,
-                    id_upgraded_from_15=bool(v.get("id_upgraded")),
-                    birth_date=birth,
-                    gender=gender,
-                    hukou_type=v.get("hukou_type", ""),
-                    phone_enc=crypto.encrypt(phone, purpose=roster.PHONE_PURPOSE) if phone else "",
-                    phone_bidx=rec.phone_bidx if phone else "",
-                    email=v.get("email", ""),
-                    employee_no=v["employee_no"],
-                    entity_id=rec.entity.pk,
-                    department_id=_dept_id(rec.dept, created_depts),
-                    employment_type=v.get("employment_type") or roster.EmploymentType.FULL_TIME,
-                    hire_date=hire,
-                    leave_date=leave,
-                    declared_wage=v.get("declared_wage"),
-                    status=employee_status_for(hire_date=hire, leave_date=leave, today=today),
-                )
+    employees = []
+    for rec in creates:
+        v = rec.values
+        hire, leave = v["hire_date"], v.get("leave_date")
+        if "birth_date" in v or "gender" in v:
+            birth, gender = v.get("birth_date"), v.get("gender", "")
+        else:  # a row staged before birth date and gender were
+            birth, gender = _identity_facts(
+                crypto.decrypt(rec.id_enc, purpose=roster.ID_PURPOSE), v["id_kind"]
             )
-        Employee.objects.bulk_create(employees, batch_size=CHUNK)
-        EmploymentSpell.objects.bulk_create(
-            [
-                EmploymentSpell(employee_id=e.pk, **{f: getattr(e, f) for f in SPELL_FIELDS})
-                for e in employees
-            ],
-            batch_size=CHUNK,
+        employees.append(
+            {
+                "name": v["name"],
+                "id_kind": v["id_kind"],
+                "id_number_enc": rec.id_enc,
+                "id_number_bidx": rec.id_bidx,
+                "id_upgraded_from_15": bool(v.get("id_upgraded")),
+                "birth_date": birth,
+                "gender": gender,
+                "hukou_type": v.get("hukou_type", ""),
+                "phone_enc": rec.phone_enc,
+                "phone_bidx": rec.phone_bidx if rec.phone_enc else "",
+                "email": v.get("email", ""),
+                "employee_no": v["employee_no"],
+                "entity_id": rec.entity.pk,
+                "department_id": _dept_id(rec.dept, created_depts),
+                "employment_type": v.get("employment_type") or roster.EmploymentType.FULL_TIME,
+                "hire_date": hire,
+                "leave_date": leave,
+                "declared_wage": v.get("declared_wage"),
+                "status": employee_status_for(hire_date=hire, leave_date=leave, today=today),
+            }
         )
-        for rec, e in zip(chunk, employees, strict=True):
-            rec.employee_id = e.pk
-        report(min(1.0, (n + 1) * CHUNK / max(len(creates), 1)))
+    insert_rows(Employee, employees, batch_size=CHUNK)
+    _insert_first_spells([r.id_bidx for r in creates])
+
+
+def _insert_first_spells(bidxs: list[str]) -> None:
+    """INSERT … SELECT: one spell per employee (by blind index) from the employee's own columns."""
+    qn = connection.ops.quote_name
+    spell, employee = EmploymentSpell._meta, Employee._meta
+    columns = [spell.get_field(f).column for f in SPELL_FIELDS]
+    sources = [employee.get_field(f).column for f in SPELL_FIELDS]
+    sql = (
+        f"INSERT INTO {qn(spell.db_table)} ({qn(spell.get_field('employee').column)}, "
+        f"{qn(spell.get_field('leave_reason').column)}, {', '.join(qn(c) for c in columns)}) "
+        f"SELECT {qn(employee.pk.column)}, '', {', '.join(qn(c) for c in sources)} "
+        f"FROM {qn(employee.db_table)} WHERE {qn(employee.get_field('id_number_bidx').column)} IN "
+    )
+    with connection.cursor() as cursor:
+        for chunk in _chunks(bidxs, 500):
+            cursor.execute(sql + "(" + ", ".join(["%s"] * len(chunk)) + ")", chunk)
 
 
 def _bulk_update_grouped(model, objects: list[tuple[Any, tuple[str, ...]]]) -> None:
@@ -1419,8 +1659,8 @@ def _bulk_update_grouped(model, objects: list[tuple[Any, tuple[str, ...]]]) -> N
         model.objects.bulk_update(objs, list(names), batch_size=CHUNK // 4)
 
 
-def _update_employees(plan: Plan, created_depts: dict[tuple, int]) -> None:
-    updates = [r for r in plan.recs if r.action == Action.UPDATE]
+def _update_employees(recs: list[Rec], created_depts: dict[tuple, int]) -> None:
+    updates = [r for r in recs if r.action == Action.UPDATE]
     if not updates:
         return
     today = timezone.localdate()
@@ -1433,11 +1673,10 @@ def _update_employees(plan: Plan, created_depts: dict[tuple, int]) -> None:
         attrs: dict[str, Any] = {}
         for key, value in ch.items():
             if key == "phone":
-                phone = crypto.decrypt(rec.phone_enc, purpose=PHONE_PURPOSE)
-                attrs["phone_enc"] = crypto.encrypt(phone, purpose=roster.PHONE_PURPOSE)
+                attrs["phone_enc"] = rec.phone_enc
                 attrs["phone_bidx"] = rec.phone_bidx
             elif key == "id_kind":
-                number = crypto.decrypt(rec.id_enc, purpose=ID_PURPOSE)
+                number = crypto.decrypt(rec.id_enc, purpose=roster.ID_PURPOSE)
                 attrs["id_kind"] = value
                 attrs["birth_date"], attrs["gender"] = _identity_facts(number, value)
             elif key == "department_id":
@@ -1477,13 +1716,15 @@ def _update_employees(plan: Plan, created_depts: dict[tuple, int]) -> None:
                 spell_objs.append((EmploymentSpell(pk=latest[employee_id], **attrs), tuple(sorted(attrs))))
             else:  # an employee without a spell (written outside the services): give them one
                 cur = next(r.existing for r in updates if r.existing["id"] == employee_id)
-                new_spells_one = {k: cur[k] for k in SPELL_FIELDS} | attrs
-                EmploymentSpell.objects.create(employee_id=employee_id, **new_spells_one)
+                EmploymentSpell.objects.create(
+                    employee_id=employee_id, **({k: cur[k] for k in SPELL_FIELDS} | attrs)
+                )
         _bulk_update_grouped(EmploymentSpell, spell_objs)
 
 
-def _save_outcomes(batch: ImportBatch, recs: list[Rec], *, link_created: bool) -> None:
-    """Store what the commit decided for each row; only rows whose outcome changed are written."""
+def _save_outcomes(recs: list[Rec]) -> None:
+    """Store what the commit decided for each row; only rows whose outcome changed are written
+    (a new employee's id is linked afterwards, in one statement)."""
     changed = []
     for rec in recs:
         values = _values_json(rec.values)
@@ -1511,12 +1752,6 @@ def _save_outcomes(batch: ImportBatch, recs: list[Rec], *, link_created: bool) -
         ImportRow.objects.bulk_update(
             changed, ["action", "errors", "diff", "values", "employee"], batch_size=500
         )
-    if link_created:
-        ImportRow.objects.filter(batch=batch, action=Action.CREATE).update(
-            employee=Subquery(
-                Employee.objects.filter(id_number_bidx=OuterRef("id_number_bidx")).values("pk")[:1]
-            )
-        )
 
 
 def import_batch_commit_enqueue(*, actor: Actor, batch: ImportBatch) -> None:
@@ -1526,6 +1761,13 @@ def import_batch_commit_enqueue(*, actor: Actor, batch: ImportBatch) -> None:
     batch.refresh_from_db()
     if batch.status != Status.PREVIEWED:
         raise ApplicationError(f"该批次状态为“{batch.get_status_display()}”，不能确认导入")
+    if batch.mode == Mode.ALL_OR_NOTHING and batch.rejected_count:
+        # It would only be rejected: say so now rather than queue it.
+        raise ApplicationError(
+            f"有{batch.rejected_count}行存在错误，导入方式为“全部无误才导入”时整批不会导入："
+            "请下载错误工作簿修正后重新上传，或改为“仅导入无误的行”",
+            code="will_reject",
+        )
     from shebao.imports.tasks import import_batch_commit_task
 
     user_id = actor.user.pk if actor.user is not None else None

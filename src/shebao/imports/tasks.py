@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import logging
 
-from huey.contrib.djhuey import db_task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
 
 from shebao.core.context import Actor
 from shebao.imports.models import ImportBatch
+from shebao.imports.retention import import_files_purge
 from shebao.imports.services import import_batch_commit, import_batch_parse
 
 logger = logging.getLogger(__name__)
@@ -53,3 +55,10 @@ def import_batch_commit_task(
     except Exception:  # recorded on the batch (status failed, error) by the service
         logger.info("import batch %s: commit did not complete", batch_id, exc_info=True)
     return _status(batch_id)
+
+
+@db_periodic_task(crontab(minute="20", hour="3"))
+def import_files_purge_task() -> dict[str, int]:
+    """Daily at 03:20 (Asia/Shanghai): delete the uploaded files of committed batches, of
+    unfinished batches past SHEBAO_IMPORT_UPLOAD_RETENTION_DAYS, and orphan files (PIPL)."""
+    return import_files_purge()

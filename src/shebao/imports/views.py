@@ -284,4 +284,6 @@ def batch_errors(request: HttpRequest, pk: int) -> HttpResponse:
     except exceptions.PermissionDenied as exc:
         raise PermissionDenied(exc.message) from exc
     stem = batch.file_name.rsplit(".", 1)[0]
-    return attachment(content, _("%(name)s-错误报告.xlsx") % {"name": stem}, f"import-{batch.pk}-errors.xlsx")
+    return attachment(
+        content, _("%(name)s-错误工作簿.xlsx") % {"name": stem}, f"import-{batch.pk}-errors.xlsx"
+    )

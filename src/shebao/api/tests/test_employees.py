@@ -259,6 +259,7 @@ def test_create_unknown_entity(admin_api):
     assert response.json() == {
         "detail": "参保主体“XX99”不存在或不在您的权限范围内",
         "errors": [{"field": "entity", "message": "参保主体“XX99”不存在或不在您的权限范围内"}],
+        "code": "invalid",
     }
 
 

@@ -86,6 +86,12 @@ def test_end_to_end(call, admin, org, make_employee):
     workbook = api.get(f"/imports/{batch_id}/errors.xlsx")
     assert workbook.status_code == 200 and workbook["Content-Type"] == XLSX
 
+    # All-or-nothing with a bad row would only be rejected: refused up front, nothing queued.
+    refused = api.post(f"/imports/{batch_id}/confirm")
+    assert refused.status_code == 422 and refused.json()["code"] == "will_reject"
+    assert "有1行存在错误" in refused.json()["detail"]
+    assert api.get(f"/imports/{batch_id}").json()["status"] == "previewed"
+
     response = api.post(f"/imports/{batch_id}/confirm", mode="valid_only")
     assert response.status_code == 202, response.content
     status = api.get(f"/imports/{batch_id}").json()

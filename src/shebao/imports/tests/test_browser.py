@@ -47,7 +47,7 @@ def test_import_wizard(live_server, page, screenshot_dir, org, admin, make_emplo
     page.set_input_files(
         "input[type=file]", files=[{"name": "三月入职.xlsx", "mimeType": XLSX, "buffer": data}]
     )
-    expect(page.get_by_label("全部成功才导入")).to_be_checked()
+    expect(page.get_by_label("全部无误才导入")).to_be_checked()
     page.get_by_role("button", name="上传并预览").click()
     page.wait_for_url(re.compile(r"/imports/\d+/$"))
 
@@ -69,9 +69,9 @@ def test_import_wizard(live_server, page, screenshot_dir, org, admin, make_emplo
     with page.expect_download() as info:
         page.get_by_test_id("error-workbook").click()
     download = info.value
-    assert download.suggested_filename == "三月入职-错误报告.xlsx"
+    assert download.suggested_filename == "三月入职-错误工作簿.xlsx"
 
-    page.get_by_label("只导入正确的行").check()
+    page.get_by_label("仅导入无误的行").check()
     page.get_by_role("button", name="切换导入方式").click()
     expect(page.get_by_test_id("commit-blocked")).to_have_count(0)
     expect(page.get_by_role("button", name="确认导入")).to_be_enabled()

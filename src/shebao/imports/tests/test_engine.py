@@ -539,9 +539,7 @@ def test_unreadable_file_is_rejected_with_the_readers_message(org, system, run_i
 # --- crashes -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "target", ["EmploymentSpell.bulk_create", "Employee.bulk_update", "ImportRow.update"]
-)
+@pytest.mark.parametrize("target", ["EmploymentSpell.insert", "Employee.bulk_update", "ImportRow.update"])
 def test_a_crash_in_the_middle_of_a_commit_writes_nothing(
     org, system, run_import, make_employee, monkeypatch, target
 ):
@@ -570,6 +568,12 @@ def test_a_crash_in_the_middle_of_a_commit_writes_nothing(
             return real(qs, **kw)
 
         monkeypatch.setattr(QuerySet, "update", boom_update)
+    elif method == "insert":  # after the employees of the chunk are in
+
+        def boom_spells(bidxs):
+            raise RuntimeError("worker killed")
+
+        monkeypatch.setattr(services, "_insert_first_spells", boom_spells)
     else:
 
         def boom(*args, **kwargs):
@@ -629,6 +633,9 @@ def test_progress_is_visible_while_the_commit_transaction_runs(org, system, run_
     assert running == sorted(running) and running[0] < 30 and running[-1] >= 90
     batch.refresh_from_db()
     assert selectors.import_batch_progress(batch=batch) == 100
+    from huey.contrib.djhuey import HUEY
+
+    assert HUEY.get(services.progress_key(batch.pk), peek=True) is None  # the key is cleaned up
 
 
 # --- tasks ---------------------------------------------------------------------------------------
@@ -662,7 +669,7 @@ def test_a_failing_task_marks_the_batch_failed(org, admin, actor_of, monkeypatch
         filename="q.xlsx",
         enqueue=False,
     )
-    monkeypatch.setattr(services, "_plan", lambda *a, **k: 1 / 0)
+    monkeypatch.setattr(services, "_plan_rows", lambda *a, **k: 1 / 0)
     tasks.import_batch_parse_task.call_local(batch.pk)
     batch.refresh_from_db()
     assert batch.status == S.FAILED and batch.error.startswith("解析失败")
@@ -735,3 +742,102 @@ def test_no_per_row_queries(org, system, run_import, django_assert_max_num_queri
     with django_assert_max_num_queries(150):
         services.import_batch_commit(actor=system, batch=batch)
     assert Employee.objects.count() == 1505 and EmploymentSpell.objects.count() == 1505
+
+
+# --- chunks --------------------------------------------------------------------------------------
+
+
+def test_rows_are_planned_and_written_chunk_by_chunk_with_checks_across_chunks(
+    org, system, run_import, monkeypatch
+):
+    monkeypatch.setattr(services, "CHUNK", 3)
+    twice = new_id()
+    rows = [person(f"员工{i}", new_id(), f"C{i}", dept="新中心/新组") for i in range(8)]
+    rows[1] = person("重复甲", twice, "D1", dept="新中心/新组")
+    rows[7] = person("重复甲", twice, "D2")  # the same person again, two chunks later
+    rows[6] = person("借号", new_id(), "C0")  # 工号 of row 2, for another person
+    batch = run_import(system, xlsx_bytes(HEADERS, rows), mode="valid_only")
+    assert (batch.row_count, batch.create_count, batch.rejected_count) == (8, 5, 3)
+    assert {(r, code) for r, _, code, _ in row_errors(batch)} == {
+        (3, "duplicate_in_file"),
+        (9, "duplicate_in_file"),
+        (8, "employee_no_duplicate"),
+    }
+    assert batch.new_departments == [
+        {"entity": "BJ01", "entity_name": org["bj"].name, "path": "新中心"},
+        {"entity": "BJ01", "entity_name": org["bj"].name, "path": "新中心/新组"},
+    ]
+    rejected = ImportRow.objects.get(batch=batch, excel_row=3)
+    assert rejected.action == "reject" and rejected.diff == {} and rejected.employee_id is None
+
+    services.import_batch_commit(actor=system, batch=batch)
+    batch.refresh_from_db()
+    assert batch.status == S.COMMITTED and batch.create_count == 5 and batch.rejected_count == 3
+    assert Department.objects.filter(name="新组").count() == 1  # created once, used by every chunk
+    assert Employee.objects.filter(department__name="新组").count() == 5
+    assert set(Employee.objects.values_list("employee_no", flat=True)) == {"C0", "C2", "C3", "C4", "C5"}
+    assert EmploymentSpell.objects.count() == 5
+    linked = ImportRow.objects.filter(batch=batch, action="create").values_list(
+        "excel_row", "employee__employee_no"
+    )
+    assert sorted(linked) == [(2, "C0"), (4, "C2"), (5, "C3"), (6, "C4"), (7, "C5")]
+
+
+def test_a_row_gone_bad_in_a_later_chunk_rolls_back_the_chunks_already_written(
+    org, system, run_import, make_employee, monkeypatch
+):
+    monkeypatch.setattr(services, "CHUNK", 2)
+    ids = [new_id() for _ in range(5)]
+    rows = [person(f"员工{i}", ids[i], f"L{i}", dept="新部门") for i in range(5)]
+    batch = run_import(system, xlsx_bytes(HEADERS, rows))
+    assert batch.create_count == 5 and batch.mode == "all_or_nothing"
+    make_employee(name="别人", id_number=ids[4], employee_no="Z9")  # meanwhile; row 6 is in chunk 3
+    before = roster_counts()
+    audit_before = AuditEvent.objects.count()
+
+    services.import_batch_commit(actor=system, batch=batch)
+    batch.refresh_from_db()
+    assert batch.status == S.REJECTED and "有1行存在错误" in batch.error
+    assert roster_counts() == before  # chunks 1 and 2 were written, then rolled back
+    assert (batch.create_count, batch.rejected_count) == (4, 1)
+    assert [(r, code) for r, _, code, _ in row_errors(batch)] == [(6, "name_mismatch")]
+    assert list(AuditEvent.objects.order_by("id")[audit_before:].values_list("action", flat=True)) == [
+        "import.reject"
+    ]
+
+
+def test_commit_memory_does_not_hold_the_whole_batch(org, system, run_import, monkeypatch):
+    monkeypatch.setattr(services, "CHUNK", 4)
+    batch = run_import(
+        system, xlsx_bytes(HEADERS, [person(f"员工{i}", new_id(), f"M{i}") for i in range(10)])
+    )
+    sizes: list[int] = []
+    real = services._plan_rows
+
+    def spy(plan, recs):
+        sizes.append(len(recs))
+        return real(plan, recs)
+
+    monkeypatch.setattr(services, "_plan_rows", spy)
+    services.import_batch_commit(actor=system, batch=batch)
+    assert sizes == [4, 4, 2] and Employee.objects.count() == 10
+
+
+def test_rows_staged_under_the_old_purposes_are_re_encrypted(org, system, run_import):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("shebao.imports.migrations.0003_staged_numbers_under_roster_purposes")
+    number, phone = new_id(), "13800138000"
+    batch = run_import(system, xlsx_bytes(HEADERS, [person("张三", number, "E1", phone=phone)]))
+    row = ImportRow.objects.get(batch=batch)
+    old_id = crypto.encrypt(number, purpose="import.id_number")
+    ImportRow.objects.filter(pk=row.pk).update(id_number_enc=old_id, phone_enc=row.phone_enc)  # phone: new
+    migration.forwards(apps, None)
+    row.refresh_from_db()
+    assert crypto.decrypt(row.id_number_enc, purpose="employee.id_number") == number
+    assert crypto.decrypt(row.phone_enc, purpose="employee.phone") == phone
+    services.import_batch_commit(actor=system, batch=batch)
+    e = Employee.objects.get()
+    assert crypto.decrypt(e.id_number_enc, purpose="employee.id_number") == number

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import io
 
 import pytest
 
@@ -219,3 +220,23 @@ def test_empty_inputs() -> None:
     fails("empty", b"\xef\xbb\xbf\r\n,,\r\n", "a.csv")
     fails("empty", messy.xlsx(lambda wb: wb.add_worksheet("空")), "a.xlsx")
     assert "第2行起" in fails("empty", messy.csv_file([["姓名", "部门"]]), "a.csv")
+
+
+@pytest.mark.parametrize(
+    ("cells", "extent"),
+    [
+        # the usual form (fast path); a styled empty cell further out does not count
+        (b'<c r="B2" t="inlineStr"><is><t>x</t></is></c><c r="Z90" s="1"/>', (2, 2)),
+        # a prefixed tag, r not first (general path): same answer
+        (b'<x:c s="1" r="C7" t="n"><x:v>1</x:v></x:c><c r="Z90" s="1"/>', (7, 3)),
+        (b'<c r="B2"><v>1</v></c><c s="2" r="AA10"><v>2</v></c>', (10, 27)),
+    ],
+)
+def test_sheet_extent_scan(cells: bytes, extent: tuple[int, int]) -> None:
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("s.xml", b"<worksheet><sheetData><row>" + cells + b"</row></sheetData></worksheet>")
+    with zipfile.ZipFile(buf) as zf:
+        assert readers._scan_sheet_xml(zf, "s.xml") == (set(), extent)

@@ -130,7 +130,7 @@ def test_template_download(login, admin, org):
 def test_upload_form_rejects_bad_files(login, admin, upload):
     client = login(admin)
     page = client.get("/imports/new/").content.decode()
-    assert 'accept=".xlsx,.xls,.csv"' in page and "全部成功才导入" in page and "只导入正确的行" in page
+    assert 'accept=".xlsx,.xls,.csv"' in page and "全部无误才导入" in page and "仅导入无误的行" in page
     response = upload(client, b"hello", filename="名单.txt")
     assert response.status_code == 200
     assert "不支持的文件类型“.txt”" in response.content.decode()
@@ -275,13 +275,25 @@ def test_rejected_rows_error_workbook_and_mode_switch(login, admin, org, upload,
     assert list(Employee.objects.values_list("name", flat=True)) == ["好人"]
 
 
-def test_all_or_nothing_commit_rejects_the_file(login, admin, org, upload, post):
+def test_all_or_nothing_with_bad_rows_is_refused_and_a_rejected_batch_says_why(
+    login, admin, org, upload, post, actor_of
+):
+    from shebao.imports.services import import_batch_commit
+
     client = login(admin)
     upload(
         client, xlsx_bytes(HEADERS, [person("好人", new_id(), "G0001"), person("坏人", bad_id(), "G0002")])
     )
     batch = ImportBatch.objects.get()
-    post(client, f"/imports/{batch.pk}/commit/")
+    response = client.get(f"/imports/{batch.pk}/")
+    assert 'data-testid="commit-blocked"' in response.content.decode()
+    response = post(client, f"/imports/{batch.pk}/commit/")  # the button is disabled; a crafted POST
+    page = client.get(response["Location"]).content.decode()
+    batch.refresh_from_db()
+    assert batch.status == "previewed" and not Employee.objects.exists()
+    assert "有1行存在错误，导入方式为“全部无误才导入”时整批不会导入" in page
+
+    import_batch_commit(actor=actor_of(admin), batch=batch)  # what the CLI does: reject the batch
     batch.refresh_from_db()
     assert batch.status == "rejected" and not Employee.objects.exists()
     page = client.get(f"/imports/{batch.pk}/").content.decode()
