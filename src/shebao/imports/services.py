@@ -730,30 +730,26 @@ class Plan:
             scope=_scope(user),
         )
 
-    def resolve_entity(self, value: Any) -> Entity:
-        """The entity a cell names (raises the FieldError of ``EntityIndex.resolve``)."""
-        key = (type(value), value)
-        if key not in self._entity_cache:
-            try:
-                self._entity_cache[key] = self.entity_index.resolve(value)
-            except F.FieldError as exc:
-                self._entity_cache[key] = exc
-        found = self._entity_cache[key]
+    def _cached(self, cache: dict, key: tuple, resolve: Callable[[], Any]) -> Any:
+        if key not in cache:
+            cache[key] = _outcome(lambda _: resolve(), None)
+        found = cache[key]
         if isinstance(found, F.FieldError):
             raise found
         return found
 
+    def resolve_entity(self, value: Any) -> Entity:
+        """The entity a cell names (raises the FieldError of ``EntityIndex.resolve``)."""
+        return self._cached(
+            self._entity_cache, (type(value), value), lambda: self.entity_index.resolve(value)
+        )
+
     def resolve_department(self, entity_id: int, value: Any) -> F.DeptRef | None:
-        key = (entity_id, type(value), value)
-        if key not in self._dept_cache:
-            try:
-                self._dept_cache[key] = self.departments.resolve(entity_id, value)
-            except F.FieldError as exc:
-                self._dept_cache[key] = exc
-        found = self._dept_cache[key]
-        if isinstance(found, F.FieldError):
-            raise found
-        return found
+        return self._cached(
+            self._dept_cache,
+            (entity_id, type(value), value),
+            lambda: self.departments.resolve(entity_id, value),
+        )
 
     def column(self, key: str) -> str:
         return self.cols.get(key, F.FIELDS[key].label)
@@ -1281,16 +1277,14 @@ def _counts(tally: Counter[str], plan: Plan) -> dict[str, Any]:
     }
 
 
+_NUMBER_COLUMNS = ("id_number_enc", "id_number_bidx", "phone_enc", "phone_bidx")
 _STAGED_COLUMNS = (
     "batch_id",
     "excel_row",
     "original",
     "original_enc",
     "values",
-    "id_number_enc",
-    "id_number_bidx",
-    "phone_enc",
-    "phone_bidx",
+    *_NUMBER_COLUMNS,
     "action",
     "employee_id",
     "diff",
@@ -1385,19 +1379,7 @@ def _lock(batch: ImportBatch) -> ImportBatch:
     )
 
 
-_LOAD_COLUMNS = (
-    "id",
-    "excel_row",
-    "values",
-    "id_number_enc",
-    "id_number_bidx",
-    "phone_enc",
-    "phone_bidx",
-    "action",
-    "errors",
-    "diff",
-    "employee_id",
-)
+_LOAD_COLUMNS = ("id", "excel_row", "values", *_NUMBER_COLUMNS, "action", "errors", "diff", "employee_id")
 
 
 def _json(value: Any) -> Any:
