@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "shebao.audit",
     "shebao.roster",
     "shebao.imports",
+    "shebao.ledger",
     "shebao.api",
     "shebao.web",
     "shebao.demo",

@@ -33,6 +33,7 @@ class ImportBatch(models.Model):
 
     class Kind(models.TextChoices):
         ROSTER = "roster", _("花名册")
+        LEDGER = "ledger", _("缴费明细/参保数据")
 
     class Status(models.TextChoices):
         UPLOADED = "uploaded", _("已上传")

@@ -30,14 +30,14 @@ def import_batch_scope(user: User | None) -> Q:
 
 def import_batch_get(*, user: User | None, batch_id: int) -> ImportBatch | None:
     return (
-        ImportBatch.objects.filter(import_batch_scope(user), pk=batch_id)
+        ImportBatch.objects.filter(import_batch_scope(user), pk=batch_id, kind=ImportBatch.Kind.ROSTER)
         .select_related("uploaded_by", "committed_by", "default_entity")
         .first()
     )
 
 
 def import_batch_list(*, user: User | None, limit: int = 50) -> list[dict[str, Any]]:
-    qs = ImportBatch.objects.filter(import_batch_scope(user)).select_related(
+    qs = ImportBatch.objects.filter(import_batch_scope(user), kind=ImportBatch.Kind.ROSTER).select_related(
         "uploaded_by", "committed_by", "default_entity"
     )
     return [import_batch_summary(batch=b, brief=True) for b in qs[:limit]]
@@ -122,7 +122,9 @@ def import_batch_summary(*, batch: ImportBatch, brief: bool = False) -> dict[str
         and batch.mode == ImportBatch.Mode.ALL_OR_NOTHING
         and batch.rejected_count > 0,
         "same_file_committed": list(
-            ImportBatch.objects.filter(sha256=batch.sha256, status=ImportBatch.Status.COMMITTED)
+            ImportBatch.objects.filter(
+                sha256=batch.sha256, kind=batch.kind, status=ImportBatch.Status.COMMITTED
+            )
             .exclude(pk=batch.pk)
             .values_list("pk", flat=True)[:5]
         ),

@@ -379,6 +379,11 @@ class EntityPolicySetting(models.Model):
     housing_fund_employee_rate = models.DecimalField(
         _("公积金个人缴存比例"), max_digits=8, decimal_places=6, null=True, blank=True
     )
+    # 增减员截止日: a change submitted on or before this day of a month takes effect that month.
+    # No city's day is sourced in the policy library, so the employer records its own (and the
+    # notice it rests on in ``basis``); reconciliation treats the boundary months as uncertain
+    # without it.
+    cutoff_day = models.PositiveSmallIntegerField(_("增减员截止日"), null=True, blank=True)
     effective_from = models.DateField(_("生效日期"), null=True, blank=True)
     basis = models.TextField(_("依据"), blank=True)  # e.g. 工伤保险费率核定通知书、公积金缴存登记
     updated_by = models.ForeignKey(
