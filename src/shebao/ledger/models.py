@@ -230,9 +230,8 @@ class ContributionRecord(models.Model):
     status = models.CharField(_("状态"), max_length=10, choices=Status.choices)
     payment_type = models.CharField(_("缴费类型"), max_length=10, choices=PaymentType.choices, blank=True)
     evidence = models.CharField(_("依据"), max_length=14, choices=Evidence.choices)
-    source_row = models.ForeignKey(
-        SourceRow, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
+    # The row of ``last_run``'s source that last stated this month: SourceRow(run=last_run, row=…).
+    source_row = models.PositiveIntegerField(_("来源行号"), null=True, blank=True)
     first_run = models.ForeignKey(SyncRun, on_delete=models.PROTECT, related_name="+")
     last_run = models.ForeignKey(SyncRun, on_delete=models.PROTECT, related_name="+")
     updated_at = models.DateTimeField(auto_now=True)

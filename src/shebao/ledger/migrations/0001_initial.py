@@ -125,20 +125,6 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.CreateModel(
-            name='SourceRow',
-            fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('row', models.PositiveIntegerField(verbose_name='行号')),
-                ('cells', models.JSONField(default=dict)),
-                ('skipped', models.CharField(blank=True, max_length=60)),
-                ('errors', models.JSONField(blank=True, default=list)),
-                ('person', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='ledger.ledgerperson')),
-            ],
-            options={
-                'ordering': ['run', 'row'],
-            },
-        ),
-        migrations.CreateModel(
             name='ContributionRecord',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
@@ -154,11 +140,11 @@ class Migration(migrations.Migration):
                 ('status', models.CharField(choices=[('declared', '已申报（未见到账）'), ('paid', '已实缴'), ('unpaid', '未缴'), ('arrears', '欠缴'), ('backpaid', '补缴'), ('refunded', '退费')], max_length=10, verbose_name='状态')),
                 ('payment_type', models.CharField(blank=True, choices=[('normal', '正常缴费'), ('backpay', '补缴'), ('adjust', '补差/调整'), ('refund', '退费')], max_length=10, verbose_name='缴费类型')),
                 ('evidence', models.CharField(choices=[('assessed', '申报（应缴）'), ('agency_billed', '代理机构账单'), ('paid', '缴费/到账记录'), ('certificate', '官方权益记录')], max_length=14, verbose_name='依据')),
+                ('source_row', models.PositiveIntegerField(blank=True, null=True, verbose_name='来源行号')),
                 ('updated_at', models.DateTimeField(auto_now=True)),
                 ('entity', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='org.entity', verbose_name='数据所属主体')),
                 ('person', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='contributions', to='ledger.ledgerperson')),
                 ('unit', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='ledger.ledgerunit', verbose_name='缴费单位')),
-                ('source_row', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='ledger.sourcerow')),
             ],
             options={
                 'verbose_name': '缴费记录',
@@ -195,10 +181,20 @@ class Migration(migrations.Migration):
                 'ordering': ['-started_at', '-id'],
             },
         ),
-        migrations.AddField(
-            model_name='sourcerow',
-            name='run',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='source_rows', to='ledger.syncrun'),
+        migrations.CreateModel(
+            name='SourceRow',
+            fields=[
+                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                ('row', models.PositiveIntegerField(verbose_name='行号')),
+                ('cells', models.JSONField(default=dict)),
+                ('skipped', models.CharField(blank=True, max_length=60)),
+                ('errors', models.JSONField(blank=True, default=list)),
+                ('person', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='ledger.ledgerperson')),
+                ('run', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='source_rows', to='ledger.syncrun')),
+            ],
+            options={
+                'ordering': ['run', 'row'],
+            },
         ),
         migrations.CreateModel(
             name='EnrollmentStatus',
