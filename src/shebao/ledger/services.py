@@ -1,0 +1,899 @@
+"""Writes to the contribution ledger: sync runs, facts applied idempotently, file ingestion.
+
+``ledger_facts_apply`` is the one way facts (shebao.ledger.facts) get into the ledger, whatever
+produced them (an uploaded export, the drop folder, the HTTP connector). A record is keyed by
+person × insurance × 费款所属期 × paying unit; a fact only sets what its source states (``None``
+leaves the stored value alone), so the employer part from one file and the employee part from
+another make one month. Applying the same facts twice changes nothing. A change made by a later
+run is kept as a revision and announced as a change event for the rules.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import unicodedata
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from shebao.audit.services import audit_record
+from shebao.core import crypto
+from shebao.core.bulk import insert_rows
+from shebao.core.context import Actor
+from shebao.core.exceptions import ApplicationError
+from shebao.ledger import facts as F
+from shebao.ledger.models import (
+    PERSON_ID_PURPOSE,
+    ChangeEvent,
+    ContributionRecord,
+    ContributionRevision,
+    EnrollmentRevision,
+    EnrollmentStatus,
+    LedgerPerson,
+    LedgerUnit,
+    SourceRow,
+    SyncRun,
+)
+from shebao.org.models import Entity
+from shebao.roster.models import Employee
+
+log = logging.getLogger(__name__)
+
+CHUNK = 2000
+MAX_STORED_ERRORS = 500
+ACCOUNT_PURPOSE = "ledger.person_account"
+
+Status = ContributionRecord.Status
+_MONEY_FIELDS = ("base", "employer_due", "employee_due", "employer_paid", "employee_paid", "late_fee")
+# What a later source may change in a month, in the order revisions list them.
+_TRACKED = (*_MONEY_FIELDS, "status", "payment_type", "evidence", "posting_period")
+_EXPLICIT = {
+    F.ContributionStatus.DECLARED: Status.DECLARED,
+    F.ContributionStatus.PAID: Status.PAID,
+    F.ContributionStatus.UNPAID: Status.UNPAID,
+    F.ContributionStatus.ARREARS: Status.ARREARS,
+    F.ContributionStatus.BACKPAID: Status.BACKPAID,
+    F.ContributionStatus.REFUNDED: Status.REFUNDED,
+}
+_EVIDENCE_RANK = {e.value: e.rank for e in F.Evidence}
+
+
+def _ym(value: F.YearMonth | None) -> int | None:
+    return None if value is None else value.year * 100 + value.month
+
+
+# --- sync runs -----------------------------------------------------------------------------------
+
+
+def sync_run_start(
+    *,
+    entity: Entity,
+    source: str,
+    actor: Actor,
+    connector=None,
+    file_name: str = "",
+    sha256: str = "",
+    profile: str = "",
+    import_batch=None,
+) -> SyncRun:
+    if source not in SyncRun.Source.values:
+        raise ApplicationError(f"未知的数据来源“{source}”")
+    return SyncRun.objects.create(
+        entity=entity,
+        source=source,
+        connector=connector,
+        file_name=file_name[:255],
+        sha256=sha256,
+        profile=profile,
+        import_batch=import_batch,
+        triggered_by=actor.user,
+    )
+
+
+def sync_run_finish(
+    *,
+    run: SyncRun,
+    status: str,
+    counts: dict | None = None,
+    errors: list | None = None,
+    warnings: list | None = None,
+    cursor: str = "",
+    context: dict | None = None,
+) -> SyncRun:
+    if status not in SyncRun.Status.values:
+        raise ApplicationError(f"未知的同步状态“{status}”")
+    run.status = status
+    run.finished_at = timezone.now()
+    if counts is not None:
+        run.counts = {**run.counts, **counts}
+    run.change_count = sum(
+        int(run.counts.get(k, 0))
+        for k in ("records_created", "records_changed", "enrollments_created", "enrollments_changed")
+    )
+    if errors is not None:
+        run.errors = list(errors)[:MAX_STORED_ERRORS]
+        if len(errors) > MAX_STORED_ERRORS:
+            run.counts["errors_not_stored"] = len(errors) - MAX_STORED_ERRORS
+    if warnings is not None:
+        run.warnings = list(dict.fromkeys(warnings))
+    if cursor:
+        run.cursor = cursor
+    if context is not None:
+        run.context = context
+    run.save()
+    return run
+
+
+# --- people and units ----------------------------------------------------------------------------
+
+
+def _norm_name(text: str) -> str:
+    return "".join(unicodedata.normalize("NFKC", text or "").split())
+
+
+@dataclass
+class _People:
+    """Resolves PersonRefs to LedgerPerson ids, creating people on first sight."""
+
+    entity: Entity
+    cache: dict[str, tuple[int, int | None]] = field(default_factory=dict)  # key → (person id, employee id)
+    new_people: list[int] = field(default_factory=list)
+
+    @staticmethod
+    def key(ref: F.PersonRef) -> tuple[str, str]:
+        """(key, id blind index); key "" when the reference identifies nobody."""
+        if ref.id_number:
+            bidx = crypto.blind_index(ref.id_number, purpose=PERSON_ID_PURPOSE)
+            return bidx, bidx
+        if ref.account_no and ref.name:
+            digest = crypto.blind_index(f"{ref.account_no}|{_norm_name(ref.name)}", purpose=ACCOUNT_PURPOSE)
+            return f"acct:{digest}", ""
+        return "", ""
+
+    def resolve(self, refs: dict[str, F.PersonRef]) -> None:
+        """Make sure every key of ``refs`` (key → a reference) is in the cache."""
+        missing = [k for k in refs if k not in self.cache]
+        if not missing:
+            return
+        found = {}
+        for start in range(0, len(missing), 900):
+            part = missing[start : start + 900]
+            found.update(
+                {
+                    key: (pk, emp)
+                    for key, pk, emp in LedgerPerson.objects.filter(key__in=part).values_list(
+                        "key", "pk", "employee_id"
+                    )
+                }
+            )
+        # People seen before without a roster match may have joined the roster since.
+        unmatched = [k for k, (_, emp) in found.items() if emp is None and not k.startswith("acct:")]
+        if unmatched:
+            employees = dict(
+                Employee.objects.filter(id_number_bidx__in=unmatched).values_list("id_number_bidx", "pk")
+            )
+            for key, emp in employees.items():
+                pk = found[key][0]
+                LedgerPerson.objects.filter(pk=pk).update(
+                    employee_id=emp, match=LedgerPerson.Match.ID_NUMBER, updated_at=timezone.now()
+                )
+                found[key] = (pk, emp)
+        self.cache.update(found)
+        new = [k for k in missing if k not in found]
+        if not new:
+            return
+        id_keys = [k for k in new if not k.startswith("acct:")]
+        employees: dict[str, int] = {}
+        for start in range(0, len(id_keys), 900):
+            employees.update(
+                Employee.objects.filter(id_number_bidx__in=id_keys[start : start + 900]).values_list(
+                    "id_number_bidx", "pk"
+                )
+            )
+        by_name = self._roster_names([refs[k] for k in new if k.startswith("acct:")])
+        rows = []
+        for key in new:
+            ref = refs[key]
+            if key.startswith("acct:"):
+                emp = by_name.get(_norm_name(ref.name))
+                match = LedgerPerson.Match.ACCOUNT if emp else LedgerPerson.Match.NONE
+                rows.append(
+                    {
+                        "key": key,
+                        "name": ref.name[:60],
+                        "account_no": ref.account_no[:40],
+                        "employee_id": emp,
+                        "match": match,
+                        "first_entity_id": self.entity.pk,
+                    }
+                )
+            else:
+                emp = employees.get(key)
+                rows.append(
+                    {
+                        "key": key,
+                        "id_number_enc": crypto.encrypt(ref.id_number, purpose=PERSON_ID_PURPOSE),
+                        "id_number_bidx": key,
+                        "id_kind": ref.id_kind or "resident_id",
+                        "name": ref.name[:60],
+                        "account_no": ref.account_no[:40],
+                        "employee_id": emp,
+                        "match": LedgerPerson.Match.ID_NUMBER if emp else LedgerPerson.Match.NONE,
+                        "first_entity_id": self.entity.pk,
+                    }
+                )
+        insert_rows(LedgerPerson, rows)
+        for start in range(0, len(new), 900):
+            for key, pk, emp in LedgerPerson.objects.filter(key__in=new[start : start + 900]).values_list(
+                "key", "pk", "employee_id"
+            ):
+                self.cache[key] = (pk, emp)
+                self.new_people.append(pk)
+
+    def _roster_names(self, refs: list[F.PersonRef]) -> dict[str, int]:
+        """Name → employee id within the entity, for names that are unique there (no ID in the source:
+        matched by account + name, flagged for checking — never a name shared by two people)."""
+        if not refs:
+            return {}
+        names = {_norm_name(r.name) for r in refs}
+        seen: dict[str, list[int]] = defaultdict(list)
+        for pk, name in Employee.objects.filter(entity=self.entity).values_list("pk", "name"):
+            norm = _norm_name(name)
+            if norm in names:
+                seen[norm].append(pk)
+        return {n: ids[0] for n, ids in seen.items() if len(ids) == 1}
+
+
+@dataclass
+class _Units:
+    entity: Entity
+    cache: dict[str, int] = field(default_factory=dict)  # raw (unit_no, name) key → unit id
+    ours: dict[str, Entity] = field(default_factory=dict)  # number / normalised name → our entity
+
+    def __post_init__(self) -> None:
+        for e in Entity.objects.all():
+            for number in (e.si_unit_no, e.hf_unit_no, e.uscc, e.code):
+                if number:
+                    self.ours.setdefault(f"no:{number.strip()}", e)
+            self.ours.setdefault(f"name:{_norm_name(e.name)}", e)
+
+    def resolve(self, unit_no: str, unit_name: str) -> int:
+        raw = (unit_no.strip(), _norm_name(unit_name))
+        cache_key = f"{raw[0]}|{raw[1]}"
+        pk = self.cache.get(cache_key)
+        if pk is not None:
+            return pk
+        entity = None
+        if not raw[0] and not raw[1]:
+            entity = self.entity
+        else:
+            entity = self.ours.get(f"no:{raw[0]}") if raw[0] else None
+            entity = entity or (self.ours.get(f"name:{raw[1]}") if raw[1] else None)
+        if entity is not None:
+            unit, _ = LedgerUnit.objects.get_or_create(
+                key=f"entity:{entity.pk}",
+                defaults={"entity": entity, "name": entity.name, "unit_no": entity.si_unit_no},
+            )
+        else:
+            key = f"no:{raw[0]}" if raw[0] else f"name:{raw[1]}"
+            unit, created = LedgerUnit.objects.get_or_create(
+                key=key[:120], defaults={"unit_no": raw[0][:40], "name": (unit_name or "").strip()[:200]}
+            )
+            if not created and not unit.name and unit_name:
+                unit.name = unit_name.strip()[:200]
+                unit.save(update_fields=["name"])
+        self.cache[cache_key] = unit.pk
+        return unit.pk
+
+
+# --- applying facts ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Merged:
+    """What the facts of one run say about one key, merged in source order."""
+
+    row: int
+    values: dict[str, Any]
+    explicit_status: str | None
+    evidence: str
+
+
+def _merge(into: _Merged | None, fact: F.ContributionFact, row: int) -> _Merged:
+    values: dict[str, Any] = {} if into is None else into.values
+    for name in _MONEY_FIELDS:
+        v = getattr(fact, name)
+        if v is not None:
+            values[name] = v
+    if fact.payment_type is not None:
+        values["payment_type"] = fact.payment_type.value
+    if fact.posting_period is not None:
+        values["posting_period"] = _ym(fact.posting_period)
+    explicit = _EXPLICIT[fact.status] if fact.status is not None else None
+    evidence = fact.evidence.value
+    if into is not None:
+        explicit = explicit or into.explicit_status
+        if _EVIDENCE_RANK[into.evidence] > _EVIDENCE_RANK[evidence]:
+            evidence = into.evidence
+    return _Merged(row=row, values=values, explicit_status=explicit, evidence=evidence)
+
+
+def _status(values: dict[str, Any], explicit: str | None, current: str | None) -> str:
+    if explicit:
+        return explicit
+    if values.get("employer_paid") is not None or values.get("employee_paid") is not None:
+        return Status.BACKPAID if values.get("payment_type") == F.PaymentType.BACKPAY else Status.PAID
+    # An assessed-only source never downgrades what a stronger one said about the month.
+    if current and current != Status.DECLARED:
+        return current
+    return Status.DECLARED
+
+
+@dataclass
+class _Tally:
+    rows: int = 0
+    skipped: int = 0
+    rejected: int = 0
+    records_created: int = 0
+    records_changed: int = 0
+    records_unchanged: int = 0
+    enrollments_created: int = 0
+    enrollments_changed: int = 0
+    enrollments_unchanged: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    touched_people: set[int] = field(default_factory=set)
+    periods: set[int] = field(default_factory=set)
+
+    def counts(self, people: _People) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "skipped": self.skipped,
+            "rejected": self.rejected,
+            "people": len(self.touched_people),
+            "new_people": len(people.new_people),
+            "unknown_people": _count_unknown(self.touched_people),
+            "records_created": self.records_created,
+            "records_changed": self.records_changed,
+            "records_unchanged": self.records_unchanged,
+            "enrollments_created": self.enrollments_created,
+            "enrollments_changed": self.enrollments_changed,
+            "enrollments_unchanged": self.enrollments_unchanged,
+            "period_from": min(self.periods) if self.periods else None,
+            "period_to": max(self.periods) if self.periods else None,
+        }
+
+
+def _count_unknown(ids: set[int]) -> int:
+    total = 0
+    items = sorted(ids)
+    for start in range(0, len(items), 900):
+        total += LedgerPerson.objects.filter(pk__in=items[start : start + 900], employee__isnull=True).count()
+    return total
+
+
+@dataclass
+class ApplyResult:
+    counts: dict[str, Any]
+    errors: list[dict[str, Any]]
+    warnings: list[str]
+    people: list[int]  # ledger people the run touched (for incremental reconciliation)
+    employees: list[int]
+
+
+class _Applier:
+    def __init__(self, run: SyncRun, *, keep_rows: bool) -> None:
+        self.run = run
+        self.keep_rows = keep_rows
+        self.people = _People(run.entity)
+        self.units = _Units(run.entity)
+        self.tally = _Tally()
+        self.events: dict[tuple[str, int], dict[str, Any]] = {}  # (kind, person) → detail
+        self.now = timezone.now()
+
+    # Change events are aggregated per person and kind: a first import of three years must not
+    # write one event per month.
+    def _event(
+        self, kind: str, person: int, insurance: str, period: int | None, extra: dict | None = None
+    ) -> None:
+        detail = self.events.setdefault((kind, person), {"insurances": {}, "items": []})
+        span = detail["insurances"].setdefault(insurance, [period, period, 0])
+        if period is not None:
+            span[0] = period if span[0] is None else min(span[0], period)
+            span[1] = period if span[1] is None else max(span[1], period)
+        span[2] += 1
+        if extra and len(detail["items"]) < 50:
+            detail["items"].append(extra)
+
+    def apply(self, rows: Iterable[F.SourceRow]) -> None:
+        iterator = iter(rows)
+        while chunk := list(islice(iterator, CHUNK)):
+            self._chunk(chunk)
+
+    def _chunk(self, chunk: list[F.SourceRow]) -> None:
+        refs: dict[str, F.PersonRef] = {}
+        keys_of: list[str] = []
+        stored_rows = []
+        good: list[tuple[F.SourceRow, str]] = []
+        for src in chunk:
+            self.tally.rows += 1
+            key = ""
+            if src.skipped:
+                self.tally.skipped += 1
+            elif src.errors:
+                self.tally.rejected += 1
+                for err in src.errors:
+                    self.tally.errors.append({"row": src.row, **err})
+            else:
+                people = [f.person for f in src.contributions] + [f.person for f in src.enrollments]
+                if people:
+                    key, _ = _People.key(people[0])
+                    if not key:
+                        self.tally.rejected += 1
+                        self.tally.errors.append(
+                            {
+                                "row": src.row,
+                                "column": "证件号码",
+                                "code": "no_person_key",
+                                "message": f"第{src.row}行既没有证件号码，也没有个人编号和姓名，无法确定是谁",
+                            }
+                        )
+                    else:
+                        refs.setdefault(key, people[0])
+                        good.append((src, key))
+            keys_of.append(key)
+        self.people.resolve(refs)
+        if self.keep_rows:
+            for src, key in zip(chunk, keys_of, strict=True):
+                stored_rows.append(
+                    {
+                        "run_id": self.run.pk,
+                        "row": src.row,
+                        "cells": src.cells,
+                        "person_id": self.people.cache[key][0] if key else None,
+                        "skipped": src.skipped[:60],
+                        "errors": src.errors,
+                    }
+                )
+            insert_rows(SourceRow, stored_rows)
+        merged: dict[tuple[int, str, int, int], _Merged] = {}
+        enrol: dict[tuple[int, str, int], tuple[F.EnrollmentFact, int]] = {}
+        for src, key in good:
+            person_id = self.people.cache[key][0]
+            self.tally.touched_people.add(person_id)
+            for fact in src.contributions:
+                unit = self.units.resolve(fact.unit_no, fact.unit_name)
+                period = _ym(fact.period)
+                k = (person_id, fact.insurance.value, period, unit)
+                merged[k] = _merge(merged.get(k), fact, src.row)
+                self.tally.periods.add(period)
+            for fact in src.enrollments:
+                unit = self.units.resolve(fact.unit_no, fact.unit_name)
+                enrol[(person_id, fact.insurance.value, unit)] = (fact, src.row)
+        if merged:
+            self._contributions(merged)
+        if enrol:
+            self._enrollments(enrol)
+
+    def _contributions(self, merged: dict[tuple[int, str, int, int], _Merged]) -> None:
+        persons = sorted({k[0] for k in merged})
+        periods = sorted({k[2] for k in merged})
+        existing: dict[tuple[int, str, int, int], dict[str, Any]] = {}
+        cols = ["id", "person_id", "insurance", "period", "unit_id", "last_run_id", "first_run_id", *_TRACKED]
+        for start in range(0, len(persons), 500):
+            part = persons[start : start + 500]
+            qs = ContributionRecord.objects.filter(
+                person_id__in=part, period__gte=periods[0], period__lte=periods[-1]
+            ).values_list(*cols)
+            for values in qs:
+                rec = dict(zip(cols, values, strict=True))
+                existing[(rec["person_id"], rec["insurance"], rec["period"], rec["unit_id"])] = rec
+        inserts = []
+        updates = []
+        revisions = []
+        entity_id = self.run.entity_id
+        for key, m in merged.items():
+            person_id, insurance, period, unit = key
+            current = existing.get(key)
+            if current is None:
+                values = dict(m.values)
+                inserts.append(
+                    {
+                        "person_id": person_id,
+                        "insurance": insurance,
+                        "period": period,
+                        "unit_id": unit,
+                        "entity_id": entity_id,
+                        **values,
+                        "status": _status(values, m.explicit_status, None),
+                        "evidence": m.evidence,
+                        "source_row": m.row,
+                        "first_run_id": self.run.pk,
+                        "last_run_id": self.run.pk,
+                    }
+                )
+                self.tally.records_created += 1
+                self._event(ChangeEvent.Kind.MONTH_NEW, person_id, insurance, period)
+                continue
+            after: dict[str, Any] = {}
+            for name, value in m.values.items():
+                old = current[name]
+                if name in _MONEY_FIELDS and old is not None:
+                    old = Decimal(old)
+                if old != value:
+                    after[name] = value
+            status = _status({**current, **m.values}, m.explicit_status, current["status"])
+            if status != current["status"]:
+                after["status"] = status
+            evidence = current["evidence"]
+            if _EVIDENCE_RANK[m.evidence] > _EVIDENCE_RANK[evidence]:
+                after["evidence"] = m.evidence
+            if not after:
+                self.tally.records_unchanged += 1
+                continue
+            updates.append((current["id"], after, m.row))
+            # A month stated twice within one run (the employer and the employee part on
+            # separate rows) is still the run's own creation: no revision, no change event.
+            if current["first_run_id"] != self.run.pk:
+                self.tally.records_changed += 1
+                changes = {n: [_plain(current[n]), _plain(v)] for n, v in after.items()}
+                revisions.append({"record_id": current["id"], "run_id": self.run.pk, "changes": changes})
+                self._event(
+                    ChangeEvent.Kind.MONTH_CHANGED,
+                    person_id,
+                    insurance,
+                    period,
+                    {"insurance": insurance, "period": period, "changes": changes},
+                )
+        if inserts:
+            insert_rows(ContributionRecord, inserts)
+        if updates:
+            self._update_records(updates)
+        if revisions:
+            insert_rows(ContributionRevision, revisions)
+
+    def _update_records(self, updates: list[tuple[int, dict[str, Any], int]]) -> None:
+        # Group by the set of changed columns so each group is one executemany.
+        groups: dict[tuple[str, ...], list[tuple[int, dict[str, Any], int]]] = defaultdict(list)
+        for item in updates:
+            groups[tuple(sorted(item[1]))].append(item)
+        table = connection.ops.quote_name(ContributionRecord._meta.db_table)
+        qn = connection.ops.quote_name
+        now = timezone.now()
+        fields = {f.attname: f for f in ContributionRecord._meta.concrete_fields}
+        with connection.cursor() as cursor:
+            for names, items in groups.items():
+                sets = ", ".join(f"{qn(n)} = %s" for n in names)
+                sql = f"UPDATE {table} SET {sets}, last_run_id = %s, source_row = %s, updated_at = %s WHERE id = %s"
+                params = []
+                for pk, after, row in items:
+                    values = [fields[n].get_db_prep_save(after[n], connection) for n in names]
+                    params.append(
+                        (
+                            *values,
+                            self.run.pk,
+                            row,
+                            fields["updated_at"].get_db_prep_save(now, connection),
+                            pk,
+                        )
+                    )
+                cursor.executemany(sql, params)
+
+    def _enrollments(self, enrol: dict[tuple[int, str, int], tuple[F.EnrollmentFact, int]]) -> None:
+        persons = sorted({k[0] for k in enrol})
+        existing: dict[tuple[int, str, int], EnrollmentStatus] = {}
+        active_units: dict[tuple[int, str], set[int]] = defaultdict(set)
+        for start in range(0, len(persons), 500):
+            for st in EnrollmentStatus.objects.filter(person_id__in=persons[start : start + 500]):
+                existing[(st.person_id, st.insurance, st.unit_id)] = st
+                if st.state == EnrollmentStatus.State.ACTIVE:
+                    active_units[(st.person_id, st.insurance)].add(st.unit_id)
+        for key, (fact, _row) in enrol.items():
+            person_id, insurance, unit = key
+            reported = fact.reported_at or self.now
+            current = existing.get(key)
+            state = fact.state.value
+            if current is None:
+                st = EnrollmentStatus.objects.create(
+                    person_id=person_id,
+                    insurance=insurance,
+                    unit_id=unit,
+                    entity_id=self.run.entity_id,
+                    state=state,
+                    since=fact.since,
+                    reported_at=reported,
+                    run=self.run,
+                )
+                self.tally.enrollments_created += 1
+                others = active_units[(person_id, insurance)] - {unit}
+                if state == EnrollmentStatus.State.ACTIVE and others:
+                    self._event(
+                        ChangeEvent.Kind.UNIT_CHANGED,
+                        person_id,
+                        insurance,
+                        None,
+                        {"insurance": insurance, "unit": unit, "other_active_units": sorted(others)},
+                    )
+                self._event(
+                    ChangeEvent.Kind.STATUS_CHANGED,
+                    person_id,
+                    insurance,
+                    None,
+                    {"insurance": insurance, "unit": unit, "state": [None, state]},
+                )
+                continue
+            changes = {}
+            if current.state != state:
+                changes["state"] = [current.state, state]
+            if fact.since is not None and current.since != fact.since:
+                changes["since"] = [_plain(current.since), _plain(fact.since)]
+            if not changes:
+                if current.reported_at < reported:
+                    EnrollmentStatus.objects.filter(pk=current.pk).update(reported_at=reported)
+                self.tally.enrollments_unchanged += 1
+                continue
+            if current.reported_at > reported:
+                # An older report than the one on record: keep the newer state.
+                self.tally.enrollments_unchanged += 1
+                continue
+            current.state = state
+            if fact.since is not None:
+                current.since = fact.since
+            current.reported_at = reported
+            current.run = self.run
+            current.save()
+            EnrollmentRevision.objects.create(status=current, run=self.run, changes=changes)
+            self.tally.enrollments_changed += 1
+            if "state" in changes:
+                self._event(
+                    ChangeEvent.Kind.STATUS_CHANGED,
+                    person_id,
+                    insurance,
+                    None,
+                    {"insurance": insurance, "unit": unit, "state": changes["state"]},
+                )
+
+    def finish(self) -> ApplyResult:
+        employees_of = {pk: emp for pk, emp in self.people.cache.values()}
+        events = []
+        for (kind, person), detail in self.events.items():
+            insurances = detail["insurances"]
+            first = next(iter(insurances)) if len(insurances) == 1 else ""
+            spans = [s for s in insurances.values() if s[0] is not None]
+            events.append(
+                {
+                    "run_id": self.run.pk,
+                    "kind": kind,
+                    "person_id": person,
+                    "employee_id": employees_of.get(person),
+                    "insurance": first,
+                    "period": min(s[0] for s in spans) if spans else None,
+                    "detail": detail,
+                }
+            )
+        for person in self.people.new_people:
+            if employees_of.get(person) is None and person in self.tally.touched_people:
+                events.append(
+                    {
+                        "run_id": self.run.pk,
+                        "kind": ChangeEvent.Kind.PERSON_UNKNOWN,
+                        "person_id": person,
+                        "employee_id": None,
+                        "detail": {},
+                    }
+                )
+        insert_rows(ChangeEvent, events)
+        touched = sorted(self.tally.touched_people)
+        return ApplyResult(
+            counts=self.tally.counts(self.people),
+            errors=self.tally.errors,
+            warnings=self.tally.warnings,
+            people=touched,
+            employees=sorted({e for p in touched if (e := employees_of.get(p)) is not None}),
+        )
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value.quantize(Decimal("0.01")), "f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
+def ledger_facts_apply(*, run: SyncRun, rows: Iterable[F.SourceRow], keep_rows: bool = True) -> ApplyResult:
+    """Write the facts of ``rows`` into the ledger for ``run``. Call inside a transaction.
+
+    Rows with errors are not applied (their errors are returned with the row number); skipped
+    rows are kept for traceability only. Returns counts, errors, and the people touched.
+    """
+    applier = _Applier(run, keep_rows=keep_rows)
+    applier.apply(rows)
+    return applier.finish()
+
+
+# --- files ---------------------------------------------------------------------------------------
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        while block := fh.read(1 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+class _DryRun(Exception):
+    pass
+
+
+def _duplicate_of(entity: Entity, sha256: str) -> SyncRun | None:
+    return (
+        SyncRun.objects.filter(
+            entity=entity,
+            sha256=sha256,
+            status__in=[SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL],
+        )
+        .order_by("-started_at")
+        .first()
+    )
+
+
+@dataclass
+class IngestOptions:
+    profile: str = "auto"
+    period: str = ""  # YYYY-MM, when the file does not say
+    item: str = ""  # 征收品目 for one-file-per-item exports, when the file name does not say
+    unit_no: str = ""
+    unit_name: str = ""
+
+
+def _parse(path: Path, filename: str, options: IngestOptions, *, max_bytes: int | None):
+    from shebao.imports.readers import ImportFileError
+    from shebao.ledger import parsing
+
+    try:
+        source = parsing.open_source(path, filename=filename, max_bytes=max_bytes)
+    except ImportFileError as exc:
+        raise ApplicationError(exc.message, code=exc.code) from exc
+    if options.profile in ("", "auto"):
+        detections = parsing.detect(source)
+        if not detections:
+            raise ApplicationError(
+                "未能识别文件格式：请在“导入缴费数据”页面上传后手动对应各列，并保存为新的格式模板",
+                code="no_profile",
+            )
+        profile = detections[0].profile
+    else:
+        profile = parsing.profile_get(options.profile)
+        if profile is None:
+            raise ApplicationError(f"未知的格式模板“{options.profile}”", code="unknown_profile")
+    context = parsing.ParseContext(
+        period=options.period or None,
+        item=options.item or None,
+        unit_no=options.unit_no or None,
+        unit_name=options.unit_name or None,
+    )
+    try:
+        return parsing.parse(source, profile, context=context)
+    except ImportFileError as exc:
+        raise ApplicationError(exc.message, code=exc.code) from exc
+
+
+def ledger_file_ingest(
+    *,
+    entity: Entity,
+    path: Path,
+    filename: str,
+    source: str,
+    actor: Actor,
+    options: IngestOptions | None = None,
+    profile: str = "auto",
+    connector=None,
+    import_batch=None,
+    dry_run: bool = False,
+    max_bytes: int | None = None,
+    reconcile: bool = True,
+) -> SyncRun:
+    """Parse an export file and apply it to the ledger in one transaction.
+
+    The same file (by SHA-256) already applied for the entity changes nothing: the run is
+    recorded as a duplicate. ``dry_run`` applies and rolls back, so the run's counts preview
+    what confirming would do. A file that cannot be read or recognised gives a FAILED run
+    with the reason (nothing applied).
+    """
+    options = options or IngestOptions(profile=profile)
+    path = Path(path)
+    sha = _sha256(path)
+    if not dry_run:
+        previous = _duplicate_of(entity, sha)
+        if previous is not None:
+            run = sync_run_start(
+                entity=entity,
+                source=source,
+                actor=actor,
+                connector=connector,
+                file_name=filename,
+                sha256=sha,
+                profile=previous.profile,
+                import_batch=import_batch,
+            )
+            run.duplicate_of = previous
+            return sync_run_finish(
+                run=run,
+                status=SyncRun.Status.DUPLICATE,
+                warnings=[
+                    f"同一文件已于{timezone.localtime(previous.started_at):%Y-%m-%d %H:%M}导入（同步记录 #{previous.pk}），未作任何更改"
+                ],
+            )
+    run = sync_run_start(
+        entity=entity,
+        source=source,
+        actor=actor,
+        connector=connector,
+        file_name=filename,
+        sha256=sha,
+        import_batch=import_batch,
+    )
+    try:
+        parsed = _parse(path, filename, options, max_bytes=max_bytes)
+    except ApplicationError as exc:
+        return sync_run_finish(run=run, status=SyncRun.Status.FAILED, errors=[{"message": exc.message}])
+    run.profile = parsed.profile.code
+    result: ApplyResult | None = None
+    try:
+        with transaction.atomic():
+            result = ledger_facts_apply(run=run, rows=parsed.rows())
+            status = SyncRun.Status.PARTIAL if result.errors else SyncRun.Status.SUCCEEDED
+            if dry_run:
+                raise _DryRun
+            audit_record(
+                actor=actor,
+                action="ledger.ingest",
+                obj=run,
+                changes={"file": filename, "sha256": sha, "profile": run.profile, **result.counts},
+            )
+    except _DryRun:
+        status = SyncRun.Status.PREVIEWED
+    except ApplicationError as exc:
+        return sync_run_finish(run=run, status=SyncRun.Status.FAILED, errors=[{"message": exc.message}])
+    assert result is not None
+    run = sync_run_finish(
+        run=run,
+        status=status,
+        counts=result.counts,
+        errors=result.errors,
+        warnings=[*parsed.warnings, *result.warnings],
+        context=_jsonable(parsed.context_found),
+    )
+    if not dry_run and reconcile and result.people:
+        ledger_reconcile_touched(entity=entity, people=result.people)
+    return run
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    return str(value)
+
+
+def ledger_reconcile_touched(*, entity: Entity, people: list[int]) -> None:
+    """Recompute the discrepancies of the people a run touched (incremental reconciliation)."""
+    try:
+        from shebao.ledger.reconcile import discrepancies_recompute
+    except ImportError:  # pragma: no cover - the engine lands with the reconciliation slice
+        return
+    discrepancies_recompute(entity=entity, person_ids=people)
