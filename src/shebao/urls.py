@@ -20,5 +20,6 @@ urlpatterns = [
     path("account/", include("shebao.accounts.urls")),
     path("policy/", include("shebao.policy.urls")),
     path("imports/", include("shebao.imports.urls")),
+    path("ledger/", include("shebao.ledger.urls")),
     path("", include("shebao.web.urls")),
 ]

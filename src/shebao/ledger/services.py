@@ -803,13 +803,14 @@ def ledger_file_ingest(
     dry_run: bool = False,
     max_bytes: int | None = None,
     reconcile: bool = True,
+    run: SyncRun | None = None,
 ) -> SyncRun:
     """Parse an export file and apply it to the ledger in one transaction.
 
     The same file (by SHA-256) already applied for the entity changes nothing: the run is
     recorded as a duplicate. ``dry_run`` applies and rolls back, so the run's counts preview
     what confirming would do. A file that cannot be read or recognised gives a FAILED run
-    with the reason (nothing applied).
+    with the reason (nothing applied). ``run``: a confirmed upload's run, reused.
     """
     options = options or IngestOptions(profile=profile)
     path = Path(path)
@@ -817,16 +818,16 @@ def ledger_file_ingest(
     if not dry_run:
         previous = _duplicate_of(entity, sha)
         if previous is not None:
-            run = sync_run_start(
+            run = run or sync_run_start(
                 entity=entity,
                 source=source,
                 actor=actor,
                 connector=connector,
                 file_name=filename,
                 sha256=sha,
-                profile=previous.profile,
                 import_batch=import_batch,
             )
+            run.profile = previous.profile
             run.duplicate_of = previous
             return sync_run_finish(
                 run=run,
@@ -835,15 +836,18 @@ def ledger_file_ingest(
                     f"同一文件已于{timezone.localtime(previous.started_at):%Y-%m-%d %H:%M}导入（同步记录 #{previous.pk}），未作任何更改"
                 ],
             )
-    run = sync_run_start(
-        entity=entity,
-        source=source,
-        actor=actor,
-        connector=connector,
-        file_name=filename,
-        sha256=sha,
-        import_batch=import_batch,
-    )
+    if run is None:
+        run = sync_run_start(
+            entity=entity,
+            source=source,
+            actor=actor,
+            connector=connector,
+            file_name=filename,
+            sha256=sha,
+            import_batch=import_batch,
+        )
+    else:
+        run.counts, run.errors, run.warnings = {}, [], []
     try:
         parsed = _parse(path, filename, options, max_bytes=max_bytes)
     except ApplicationError as exc:
@@ -897,3 +901,205 @@ def ledger_reconcile_touched(*, entity: Entity, people: list[int]) -> None:
     except ImportError:  # pragma: no cover - the engine lands with the reconciliation slice
         return
     discrepancies_recompute(entity=entity, person_ids=people)
+
+
+# --- uploads through the wizard ------------------------------------------------------------------
+
+UPLOAD_MAX_BYTES = 50 * 1024 * 1024
+
+
+def _ensure_entity_access(actor: Actor, entity: Entity) -> None:
+    from shebao.accounts.permissions import can_edit_roster, entity_scope_ids
+    from shebao.core.exceptions import PermissionDenied
+
+    if actor.user is None:
+        return  # system (CLI, worker)
+    if not can_edit_roster(actor.user):
+        raise PermissionDenied("只有人事专员和人事管理员可以导入缴费数据")
+    scope = entity_scope_ids(actor.user)
+    if scope is not None and entity.pk not in scope:
+        raise PermissionDenied(f"无权导入参保主体“{entity.name}”的数据")
+
+
+def ledger_upload_create(
+    *, actor: Actor, entity: Entity, data: bytes, filename: str, options: IngestOptions | None = None
+) -> SyncRun:
+    """Store an uploaded export and preview it: the returned run is PREVIEWED (counts of what
+    confirming would do) or FAILED (why the file cannot be read). The file is kept as an
+    ImportBatch of kind ``ledger`` under the uploads' retention policy until it is confirmed."""
+    from django.core.files.base import ContentFile
+
+    from shebao.imports.models import ImportBatch
+    from shebao.imports.services import _safe_file_name
+
+    _ensure_entity_access(actor, entity)
+    if not data:
+        raise ApplicationError(
+            "文件是空的：请确认选择了正确的文件后重新上传", field_errors={"file": "空文件"}
+        )
+    if len(data) > UPLOAD_MAX_BYTES:
+        raise ApplicationError(
+            f"文件太大（{len(data) / 1024 / 1024:.1f} MB），上限为 50 MB：请拆分后分别上传，"
+            "或把文件放入投递文件夹",
+            field_errors={"file": "文件太大"},
+        )
+    name = _safe_file_name(filename)
+    batch = ImportBatch(
+        kind=ImportBatch.Kind.LEDGER,
+        file_name=name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        uploaded_by=actor.user,
+        default_entity=entity,
+    )
+    batch.file.save(name, ContentFile(data), save=False)
+    try:
+        with transaction.atomic():
+            batch.save()
+            audit_record(
+                actor=actor,
+                action="ledger.upload",
+                obj=batch,
+                changes={
+                    "file_name": name,
+                    "sha256": batch.sha256,
+                    "size": batch.size,
+                    "entity": entity.code,
+                },
+            )
+    except BaseException:
+        batch.file.delete(save=False)
+        raise
+    options = options or IngestOptions()
+    run = ledger_file_ingest(
+        entity=entity,
+        path=Path(batch.file.path),
+        filename=name,
+        source=SyncRun.Source.UPLOAD,
+        actor=actor,
+        options=options,
+        import_batch=batch,
+        dry_run=True,
+        max_bytes=UPLOAD_MAX_BYTES,
+    )
+    run.context = {**run.context, "options": _jsonable(options.__dict__)}
+    run.save(update_fields=["context"])
+    batch.status = (
+        ImportBatch.Status.PREVIEWED if run.status == SyncRun.Status.PREVIEWED else ImportBatch.Status.FAILED
+    )
+    batch.row_count = int(run.counts.get("rows", 0))
+    batch.save(update_fields=["status", "row_count", "updated_at"])
+    return run
+
+
+def ledger_upload_confirm(*, actor: Actor, run: SyncRun, enqueue: bool = True) -> SyncRun:
+    """Apply a previewed upload for real (in the worker unless ``enqueue`` is False)."""
+    _ensure_entity_access(actor, run.entity)
+    updated = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.PREVIEWED).update(
+        status=SyncRun.Status.RUNNING, finished_at=None
+    )
+    if not updated:
+        raise ApplicationError("该文件不是待确认状态，不能再次确认", code="not_previewed")
+    run.refresh_from_db()
+    if run.import_batch is None or run.import_batch.file_purged_at is not None or not run.import_batch.file:
+        sync_run_finish(
+            run=run, status=SyncRun.Status.FAILED, errors=[{"message": "原文件已按保留策略删除，请重新上传"}]
+        )
+        raise ApplicationError("原文件已按保留策略删除，请重新上传", code="purged")
+    if enqueue:
+        from shebao.ledger.jobs import ledger_upload_apply_task
+
+        user_id = actor.user.pk if actor.user else None
+        transaction.on_commit(lambda: ledger_upload_apply_task(run.pk, user_id, actor.ip, actor.via))
+        return run
+    return ledger_upload_apply(actor=actor, run=run)
+
+
+def ledger_upload_apply(*, actor: Actor, run: SyncRun) -> SyncRun:
+    from shebao.imports.models import ImportBatch
+    from shebao.imports.retention import import_batch_file_purge
+
+    batch = run.import_batch
+    saved = run.context.get("options") or {}
+    options = IngestOptions(**{k: v for k, v in saved.items() if k in IngestOptions.__dataclass_fields__})
+    result = ledger_file_ingest(
+        entity=run.entity,
+        path=Path(batch.file.path),
+        filename=run.file_name,
+        source=run.source,
+        actor=actor,
+        options=options,
+        import_batch=batch,
+        max_bytes=UPLOAD_MAX_BYTES,
+        run=run,
+    )
+    if result.status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL, SyncRun.Status.DUPLICATE):
+        ImportBatch.objects.filter(pk=batch.pk).update(
+            status=ImportBatch.Status.COMMITTED, committed_by=actor.user, committed_at=timezone.now()
+        )
+        batch.refresh_from_db()
+        import_batch_file_purge(batch=batch, reason="committed", actor=actor)
+    else:
+        ImportBatch.objects.filter(pk=batch.pk).update(status=ImportBatch.Status.FAILED)
+    return result
+
+
+def ledger_run_cancel(*, actor: Actor, run: SyncRun) -> SyncRun:
+    """Drop a previewed upload: the run is cancelled and the uploaded file deleted."""
+    from shebao.imports.retention import import_batch_file_purge
+
+    _ensure_entity_access(actor, run.entity)
+    if run.status != SyncRun.Status.PREVIEWED:
+        raise ApplicationError("只有待确认的文件可以取消")
+    sync_run_finish(run=run, status=SyncRun.Status.CANCELLED)
+    if run.import_batch is not None:
+        import_batch_file_purge(batch=run.import_batch, reason="cancelled", actor=actor)
+    return run
+
+
+def ledger_profile_save(*, actor: Actor, code: str, title: str, definition: dict) -> Any:
+    """Save a user's column mapping as a new file-layout profile (validated)."""
+    from shebao.ledger import parsing
+    from shebao.ledger.models import ExportProfile
+
+    if actor.user is not None:
+        from shebao.accounts.permissions import can_edit_roster
+        from shebao.core.exceptions import PermissionDenied
+
+        if not can_edit_roster(actor.user):
+            raise PermissionDenied("只有人事专员和人事管理员可以保存格式模板")
+    code = (code or "").strip()
+    if not code:
+        raise ApplicationError("请填写模板编码", field_errors={"code": "必填"})
+    if parsing.profile_get(code) is not None and not ExportProfile.objects.filter(code=code).exists():
+        raise ApplicationError(f"模板编码“{code}”与系统内置模板重复，请换一个", field_errors={"code": "重复"})
+    definition = {**definition, "code": code, "title": title}
+    errors = parsing.profile_validate(definition)
+    if errors:
+        raise ApplicationError(
+            "格式模板有误：" + "；".join(errors), field_errors={"definition": "；".join(errors)}
+        )
+    with transaction.atomic():
+        profile, created = ExportProfile.objects.update_or_create(
+            code=code, defaults={"title": title, "definition": definition, "created_by": actor.user}
+        )
+        audit_record(
+            actor=actor, action="ledger.profile_save", obj=profile, changes={"code": code, "created": created}
+        )
+    return profile
+
+
+def ledger_reconcile(*, actor: Actor, entity: Entity | None = None) -> Any:
+    """Full reconciliation on demand (one entity or all), audited."""
+    from shebao.ledger.reconcile import discrepancies_recompute
+
+    if entity is not None:
+        _ensure_entity_access(actor, entity)
+    result = discrepancies_recompute(entity=entity)
+    audit_record(
+        actor=actor,
+        action="ledger.reconcile",
+        obj=entity,
+        changes={"entity": entity.code if entity else "全部"},
+    )
+    return result

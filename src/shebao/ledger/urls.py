@@ -1,0 +1,18 @@
+from django.urls import path
+
+from shebao.ledger import views
+
+app_name = "ledger"
+urlpatterns = [
+    path("", views.overview, name="overview"),
+    path("upload/", views.upload, name="upload"),
+    path("runs/", views.run_list, name="runs"),
+    path("runs/<int:pk>/", views.run_detail, name="run"),
+    path("runs/<int:pk>/status/", views.run_status, name="run_status"),
+    path("runs/<int:pk>/confirm/", views.run_confirm, name="run_confirm"),
+    path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
+    path("discrepancies/", views.discrepancy_list, name="discrepancies"),
+    path("reconcile/", views.reconcile, name="reconcile"),
+    path("unknown-people/", views.unknown_people, name="unknown"),
+    path("employees/<int:pk>/coverage/", views.coverage, name="coverage"),
+]
