@@ -160,6 +160,14 @@ MEDIA_ROOT = INSTANCE_DIR / "uploads"
 # Uploaded import files hold plaintext ID and phone numbers (PIPL): a committed batch's file is
 # deleted by the daily sweep; an unfinished batch's file this many days after its last change.
 SHEBAO_IMPORT_UPLOAD_RETENTION_DAYS = env_int("SHEBAO_IMPORT_UPLOAD_RETENTION_DAYS", 7)
+
+# Government-data connectors (shebao.ledger.connectors; docs/connector-api.md). An HTTP connector
+# may reach private/loopback addresses only when this is on (an in-house gateway); link-local and
+# metadata addresses are always refused. Drop folders must lie under one of the roots (":"-separated).
+SHEBAO_CONNECTOR_ALLOW_PRIVATE = env_bool("SHEBAO_CONNECTOR_ALLOW_PRIVATE", False)
+SHEBAO_DROP_FOLDER_ROOTS = [
+    p for p in os.environ.get("SHEBAO_DROP_FOLDER_ROOTS", str(INSTANCE_DIR / "drop")).split(":") if p
+]
 WHITENOISE_USE_FINDERS = True  # serve straight from the installed packages; no collectstatic step
 
 # Background work: Huey on SQLite in the instance folder, or Redis when configured.

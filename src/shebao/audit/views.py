@@ -39,6 +39,20 @@ ACTION_LABELS = {
     "policy_period.create": gettext_lazy("新增政策期间"),
     "policy.import": gettext_lazy("批量导入政策库"),
     "entity_policy_setting.update": gettext_lazy("修改参保主体费率设置"),
+    "import.upload": gettext_lazy("上传花名册文件"),
+    "import.mapping": gettext_lazy("确认导入列映射"),
+    "import.mode": gettext_lazy("修改导入方式"),
+    "import.commit": gettext_lazy("导入花名册"),
+    "import.reject": gettext_lazy("拒绝导入花名册"),
+    "import.error_report": gettext_lazy("下载错误工作簿"),
+    "import.file_purge": gettext_lazy("按保留策略删除上传文件"),
+    "ledger.upload": gettext_lazy("上传缴费数据文件"),
+    "ledger.ingest": gettext_lazy("导入缴费数据"),
+    "ledger.sync": gettext_lazy("数据连接器同步"),
+    "ledger.reconcile": gettext_lazy("核对参保缴费差异"),
+    "ledger.profile_save": gettext_lazy("保存文件格式模板"),
+    "ledger.connector_create": gettext_lazy("新增数据连接器"),
+    "ledger.connector_update": gettext_lazy("修改数据连接器"),
 }
 
 OBJECT_TYPE_LABELS = {
@@ -51,6 +65,10 @@ OBJECT_TYPE_LABELS = {
     "policy.policyfigure": gettext_lazy("政策数据"),
     "policy.policyperiod": gettext_lazy("政策期间"),
     "policy.entitypolicysetting": gettext_lazy("参保主体费率设置"),
+    "imports.importbatch": gettext_lazy("导入批次"),
+    "ledger.syncrun": gettext_lazy("同步记录"),
+    "ledger.exportprofile": gettext_lazy("文件格式模板"),
+    "ledger.connector": gettext_lazy("数据连接器"),
 }
 
 VIA_LABELS = {

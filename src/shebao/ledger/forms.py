@@ -92,3 +92,48 @@ class ReconcileForm(forms.Form):
     def __init__(self, *args, user, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["entity"].queryset = entities_for(user)
+
+
+class ConnectorForm(ServiceErrorsMixin, forms.Form):
+    entity = forms.ModelChoiceField(label=_("参保主体"), queryset=None, empty_label=None)
+    name = forms.CharField(label=_("名称"), max_length=100)
+    folder = forms.CharField(
+        label=_("投递文件夹"),
+        required=False,
+        max_length=500,
+        help_text=_(
+            "本机上的完整路径。机器人或人员把导出文件放到这里，系统定时读取，处理后移到 processed/ 或 failed/"
+        ),
+    )
+    base_url = forms.CharField(
+        label=_("接口地址"),
+        required=False,
+        max_length=200,
+        help_text=_(
+            "按《数据连接器接口》（docs/connector-api.md）提供数据的服务地址，如 https://gateway.example.com"
+        ),
+    )
+    client_id = forms.CharField(label=_("客户端标识"), required=False, max_length=100)
+    secret = forms.CharField(
+        label=_("签名密钥"),
+        required=False,
+        max_length=200,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text=_("HMAC-SHA256 请求签名密钥，加密保存；修改时留空表示不变"),
+    )
+    interval_minutes = forms.IntegerField(
+        label=_("同步间隔（分钟）"), min_value=5, max_value=7 * 24 * 60, initial=60
+    )
+    enabled = forms.BooleanField(label=_("启用定时同步"), required=False, initial=True)
+
+    def __init__(self, *args, user, kind: str, editing: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind = kind
+        self.fields["entity"].queryset = entities_for(user)
+        if editing:
+            self.fields["entity"].disabled = True
+        if kind == "drop_folder":
+            for name in ("base_url", "client_id", "secret"):
+                del self.fields[name]
+        else:
+            del self.fields["folder"]

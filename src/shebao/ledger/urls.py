@@ -15,4 +15,8 @@ urlpatterns = [
     path("reconcile/", views.reconcile, name="reconcile"),
     path("unknown-people/", views.unknown_people, name="unknown"),
     path("employees/<int:pk>/coverage/", views.coverage, name="coverage"),
+    path("connectors/", views.connector_list, name="connectors"),
+    path("connectors/new/<str:kind>/", views.connector_create, name="connector_create"),
+    path("connectors/<int:pk>/edit/", views.connector_edit, name="connector_edit"),
+    path("connectors/<int:pk>/sync/", views.connector_sync, name="connector_sync"),
 ]

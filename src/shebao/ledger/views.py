@@ -13,13 +13,14 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from shebao.accounts.permissions import can_edit_roster, can_view_roster
+from shebao.accounts.permissions import can_admin, can_edit_roster, can_view_roster
 from shebao.core import exceptions
 from shebao.core.context import Actor
 from shebao.core.yearmonth import YearMonth, YearMonthError
 from shebao.ledger import selectors, services
-from shebao.ledger.forms import DiscrepancyFilterForm, ReconcileForm, UploadForm
-from shebao.ledger.models import ChangeEvent, Discrepancy, SyncRun
+from shebao.ledger.connectors import manage
+from shebao.ledger.forms import ConnectorForm, DiscrepancyFilterForm, ReconcileForm, UploadForm
+from shebao.ledger.models import ChangeEvent, Connector, Discrepancy, SyncRun
 from shebao.roster.selectors import employee_get
 from shebao.web.decorators import login_required
 from shebao.web.helpers import render_htmx, require, submit_form
@@ -253,3 +254,131 @@ def coverage(request: HttpRequest, pk: int) -> HttpResponse:
         "ledger/coverage.html",
         {"active": "roster", "employee": employee, "t": timeline, "months": months},
     )
+
+
+# --- connectors ----------------------------------------------------------------------------------
+
+
+def _connector_or_404(request: HttpRequest, pk: int) -> Connector:
+    require(can_view_roster(request.user))
+    connector = (
+        Connector.objects.filter(entity__in=selectors.entities_for(request.user), pk=pk)
+        .select_related("entity")
+        .first()
+    )
+    if connector is None:
+        raise Http404
+    return connector
+
+
+@login_required
+def connector_list(request: HttpRequest) -> HttpResponse:
+    require(can_view_roster(request.user))
+    connectors = list(
+        Connector.objects.filter(entity__in=selectors.entities_for(request.user)).select_related(
+            "entity", "entity__city"
+        )
+    )
+    last = {}
+    for run in SyncRun.objects.filter(connector__in=connectors).order_by("connector_id", "-started_at"):
+        last.setdefault(run.connector_id, run)
+    for c in connectors:
+        c.last_sync = last.get(c.pk)
+    return render(
+        request,
+        "ledger/connectors.html",
+        {
+            "active": ACTIVE,
+            "connectors": connectors,
+            "can_manage": can_admin(request.user),
+            "can_sync": can_edit_roster(request.user),
+        },
+    )
+
+
+def _connector_values(form: ConnectorForm) -> dict:
+    data = dict(form.cleaned_data)
+    data.pop("entity", None)
+    data.pop("secret", None)
+    return data
+
+
+@login_required
+def connector_create(request: HttpRequest, kind: str) -> HttpResponse:
+    require(can_admin(request.user))
+    if kind not in Connector.Kind.values:
+        raise Http404
+    form = ConnectorForm(request.POST or None, user=request.user, kind=kind)
+    if request.method == "POST":
+        connector = submit_form(
+            form,
+            lambda: manage.connector_create(
+                actor=Actor.from_request(request),
+                entity=form.cleaned_data["entity"],
+                kind=kind,
+                secret=form.cleaned_data.get("secret", ""),
+                **_connector_values(form),
+            ),
+        )
+        if connector is not None:
+            messages.success(request, _("已新增数据连接器“%(name)s”") % {"name": connector.name})
+            return redirect("ledger:connectors")
+    return render(
+        request,
+        "ledger/connector_form.html",
+        {"active": ACTIVE, "form": form, "kind_label": Connector.Kind(kind).label, "connector": None},
+    )
+
+
+@login_required
+def connector_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    connector = _connector_or_404(request, pk)
+    require(can_admin(request.user))
+    initial = {
+        "entity": connector.entity,
+        "name": connector.name,
+        "folder": connector.folder,
+        "base_url": connector.base_url,
+        "client_id": connector.client_id,
+        "interval_minutes": connector.interval_minutes,
+        "enabled": connector.enabled,
+    }
+    form = ConnectorForm(
+        request.POST or None, user=request.user, kind=connector.kind, editing=True, initial=initial
+    )
+    if request.method == "POST":
+        secret = form.data.get("secret") or None
+        done = submit_form(
+            form,
+            lambda: manage.connector_update(
+                actor=Actor.from_request(request),
+                connector=connector,
+                secret=secret,
+                **_connector_values(form),
+            ),
+        )
+        if done is not None:
+            messages.success(request, _("已保存"))
+            return redirect("ledger:connectors")
+    return render(
+        request,
+        "ledger/connector_form.html",
+        {"active": ACTIVE, "form": form, "kind_label": connector.get_kind_display(), "connector": connector},
+    )
+
+
+@require_POST
+@login_required
+def connector_sync(request: HttpRequest, pk: int) -> HttpResponse:
+    connector = _connector_or_404(request, pk)
+    require(can_edit_roster(request.user))
+    try:
+        manage.connector_sync_request(
+            actor=Actor.from_request(request), connector=connector, full=request.POST.get("full") == "1"
+        )
+    except exceptions.PermissionDenied as exc:
+        raise PermissionDenied(exc.message) from exc
+    messages.success(
+        request, _("已开始同步“%(name)s”，完成后可在同步记录中查看结果") % {"name": connector.name}
+    )
+    return redirect("ledger:connectors")

@@ -190,3 +190,84 @@ def test_discrepancy_list_filters_and_cites(login, admin, org, ledger):
 
 def test_reconcile_requires_write_role(login, auditor, ledger):
     assert login(auditor).post(reverse("ledger:reconcile")).status_code == 403
+
+
+# --- connectors ----------------------------------------------------------------------------------
+
+
+def test_admin_creates_a_drop_folder_and_syncs_it_now(
+    login, admin, org, tmp_path, django_capture_on_commit_callbacks
+):
+    from shebao.audit.models import AuditEvent
+    from shebao.ledger.models import Connector, SyncRun
+
+    folder = tmp_path / "drop"
+    folder.mkdir()
+    client = login(admin)
+    response = client.post(
+        reverse("ledger:connector_create", args=["drop_folder"]),
+        {
+            "entity": org["bj"].pk,
+            "name": "北京导出文件",
+            "folder": str(folder),
+            "interval_minutes": 30,
+            "enabled": "on",
+        },
+    )
+    assert response.status_code == 302
+    connector = Connector.objects.get()
+    assert (connector.kind, connector.folder, connector.interval_minutes) == ("drop_folder", str(folder), 30)
+    assert AuditEvent.objects.filter(action="ledger.connector_create").exists()
+    (folder / "x.csv").write_text("姓名,证件号码\n", encoding="utf-8")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("ledger:connector_sync", args=[connector.pk]))
+    assert response.status_code == 302
+    html = client.get(reverse("ledger:connectors")).content.decode()
+    assert "北京导出文件" in html
+
+
+def test_http_connector_secret_is_encrypted_and_kept_when_left_blank(login, admin, org):
+    from shebao.ledger.connectors.base import connector_secret
+    from shebao.ledger.models import Connector
+
+    client = login(admin)
+    client.post(
+        reverse("ledger:connector_create", args=["http"]),
+        {
+            "entity": org["bj"].pk,
+            "name": "代理机构接口",
+            "base_url": "https://gateway.example.com",
+            "client_id": "bj01",
+            "secret": "s3cret-value",
+            "interval_minutes": 60,
+            "enabled": "on",
+        },
+    )
+    connector = Connector.objects.get()
+    assert "s3cret-value" not in connector.secret_enc and connector_secret(connector) == "s3cret-value"
+    client.post(
+        reverse("ledger:connector_edit", args=[connector.pk]),
+        {
+            "name": "代理机构接口",
+            "base_url": "https://gateway2.example.com",
+            "client_id": "bj01",
+            "interval_minutes": 120,
+        },
+    )
+    connector.refresh_from_db()
+    assert connector.base_url == "https://gateway2.example.com" and connector.interval_minutes == 120
+    assert connector_secret(connector) == "s3cret-value" and connector.enabled is False
+
+
+def test_connector_form_errors_are_specific(login, admin, org):
+    response = login(admin).post(
+        reverse("ledger:connector_create", args=["http"]),
+        {"entity": org["bj"].pk, "name": "x", "base_url": "ftp://example.com", "interval_minutes": 60},
+    )
+    assert "http:// 或 https://" in response.content.decode()
+
+
+def test_only_admins_manage_connectors(login, clerk, org):
+    client = login(clerk)
+    assert client.get(reverse("ledger:connector_create", args=["drop_folder"])).status_code == 403
+    assert client.get(reverse("ledger:connectors")).status_code == 200
