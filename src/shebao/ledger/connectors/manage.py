@@ -6,6 +6,7 @@ administrators manage them; HR specialists may start a sync of their own entitie
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -137,3 +138,28 @@ def connector_sync_request(*, actor: Actor, connector: Connector, full: bool = F
     transaction.on_commit(
         lambda: ledger_connector_sync_task(connector.pk, full, user_id, actor.ip, actor.via)
     )
+
+
+def simulator_connectors_register(
+    *, url: str, client_id: str, secret: str, units: Iterable[str]
+) -> list[tuple[Connector, bool]]:
+    """Point a "模拟平台" HTTP connector of every active entity the simulator serves at ``url``
+    (created or updated); [(connector, created)]. For the demo and ``simulate-platform --register``."""
+    from shebao.ledger.connectors.base import connector_unit_no
+
+    served = set(units)
+    out = []
+    for entity in Entity.objects.filter(is_active=True).order_by("code"):
+        if connector_unit_no(entity) not in served:
+            continue
+        connector, created = Connector.objects.get_or_create(
+            entity=entity,
+            name="模拟平台",
+            defaults={"kind": Connector.Kind.HTTP, "is_simulator": True, "interval_minutes": 60},
+        )
+        connector.kind, connector.is_simulator = Connector.Kind.HTTP, True
+        connector.base_url, connector.client_id = url, client_id
+        connector_secret_set(connector, secret)
+        connector.save()
+        out.append((connector, created))
+    return out

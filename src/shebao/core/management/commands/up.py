@@ -22,9 +22,14 @@ class Command(BaseCommand):
                 raise CommandError(f"端口 {host}:{port} 已被占用：可能已有一个 make demo 在运行，请先停止它")
         worker = subprocess.Popen([sys.executable, "-m", "shebao.cli", "worker"])
         self.stdout.write(f"后台任务进程已启动（pid {worker.pid}）")
+        children = [worker]
+        simulator = self._simulator()
+        if simulator is not None:
+            children.append(simulator)
 
         def stop(*_):
-            worker.terminate()
+            for child in children:
+                child.terminate()
             raise KeyboardInterrupt
 
         signal.signal(signal.SIGTERM, stop)
@@ -33,8 +38,50 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            worker.terminate()
-            try:
-                worker.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                worker.kill()
+            for child in children:
+                child.terminate()
+                try:
+                    child.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+
+    def _simulator(self):
+        """The demo's connectors sync from the simulator: serve it again (same roster and seed, same
+        data) on the port they point at, unless something already listens there."""
+        import os
+
+        from shebao.audit.models import AuditEvent
+        from shebao.demo.ledger import CLIENT_ID, SIMULATOR_PORT
+        from shebao.ledger.connectors.base import connector_secret
+        from shebao.ledger.models import Connector
+
+        connector = Connector.objects.filter(is_simulator=True, enabled=True).first()
+        if connector is None:
+            return None
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", SIMULATOR_PORT)) == 0:
+                self.stdout.write(f"端口 {SIMULATOR_PORT} 已有服务，未再启动模拟平台")
+                return None
+        seeded = AuditEvent.objects.filter(action="demo.seed").order_by("-id").first()
+        seed = (seeded.changes or {}).get("seed", 2026) if seeded else 2026
+        env = {**os.environ, "SHEBAO_SIMULATOR_SECRET": connector_secret(connector)}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "shebao.cli",
+                "simulate-platform",
+                "--port",
+                str(SIMULATOR_PORT),
+                "--seed",
+                str(seed),
+                "--client-id",
+                connector.client_id or CLIENT_ID,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        self.stdout.write(
+            f"社保数据接口模拟平台（SIMULATOR）已启动：http://127.0.0.1:{SIMULATOR_PORT}/（pid {proc.pid}）"
+        )
+        return proc

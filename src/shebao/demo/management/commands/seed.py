@@ -35,8 +35,23 @@ class Command(BaseCommand):
         parser.add_argument(
             "--demo-users", action="store_true", help=f"创建或重置演示账号（密码 {DEMO_PASSWORD}）"
         )
+        parser.add_argument(
+            "--ledger-months",
+            type=int,
+            default=0,
+            help="通过模拟平台和数据连接器载入最近几个月的缴费数据（如 36；默认 0 不载入）",
+        )
 
-    def handle(self, *args, employees: int, seed: int, as_of: dt.date | None, demo_users: bool, **opts):
+    def handle(
+        self,
+        *args,
+        employees: int,
+        seed: int,
+        as_of: dt.date | None,
+        demo_users: bool,
+        ledger_months: int = 0,
+        **opts,
+    ):
         if not 0 <= employees <= MAX_EMPLOYEES:
             raise CommandError(f"--employees 应在 0 至 {MAX_EMPLOYEES} 之间")
         actor = Actor.system(via="cli")
@@ -64,6 +79,10 @@ class Command(BaseCommand):
                     f"种子 {seed}，用时 {result.seconds:.1f} 秒"
                 )
             )
+        if ledger_months and not 1 <= ledger_months <= 120:
+            raise CommandError("--ledger-months 应在 1 到 120 之间")
+        if ledger_months and not result.skipped:
+            self._ledger(ledger_months, seed, actor)
         if demo_users:
             try:
                 logins = demo_users_ensure(actor=actor)
@@ -75,3 +94,16 @@ class Command(BaseCommand):
             )
             for login in logins:
                 self.stdout.write(f"  {login.username}（{login.role_label}）：{login.scope}")
+
+    def _ledger(self, months: int, seed: int, actor: Actor) -> None:
+        from shebao.demo.ledger import demo_ledger_load
+
+        self.stdout.write(f"通过模拟平台（SIMULATOR）载入最近 {months} 个月的缴费数据…")
+        result = demo_ledger_load(months=months, seed=seed, actor=actor, progress=self.stdout.write)
+        kinds = "，".join(f"{k} {n}" for k, n in sorted(result.discrepancies.items())) or "无"
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"已通过 {result.connectors} 个“模拟平台”连接器同步缴费台账：{result.records} 条缴费记录；"
+                f"核对差异：{kinds}；用时 {result.seconds:.1f} 秒"
+            )
+        )

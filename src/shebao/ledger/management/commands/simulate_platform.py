@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import secrets as _secrets
 
 from django.core.management.base import BaseCommand, CommandError
@@ -57,7 +58,11 @@ class Command(BaseCommand):
             "--retry-after", type=int, default=2, help="429 响应的 Retry-After 秒数（默认 2）"
         )
         parser.add_argument("--client-id", default="shebao", help="签名用的客户端标识（默认 shebao）")
-        parser.add_argument("--secret", default="", help="签名密钥；为空则不校验签名（监听非本机地址时必填）")
+        parser.add_argument(
+            "--secret",
+            default=os.environ.get("SHEBAO_SIMULATOR_SECRET", ""),
+            help="签名密钥（或环境变量 SHEBAO_SIMULATOR_SECRET）；为空则不校验签名（监听非本机地址时必填）",
+        )
         parser.add_argument(
             "--register",
             action="store_true",
@@ -122,26 +127,17 @@ class Command(BaseCommand):
             sim.close()
 
     def _register(self, url: str, client_id: str, secret: str, dataset) -> list[str]:
-        from shebao.ledger.connectors.base import connector_secret_set, connector_unit_no
-        from shebao.ledger.models import Connector
-        from shebao.org.models import Entity
+        from shebao.ledger.connectors.manage import simulator_connectors_register
 
         lines = []
         if not secret:
             secret = _secrets.token_urlsafe(24)
             lines.append("（连接器已保存随机密钥；模拟平台未校验签名）")
-        for entity in Entity.objects.filter(is_active=True).order_by("code"):
-            if connector_unit_no(entity) not in dataset.units:
-                continue
-            connector, created = Connector.objects.get_or_create(
-                entity=entity,
-                name="模拟平台",
-                defaults={"kind": Connector.Kind.HTTP, "is_simulator": True, "interval_minutes": 60},
+        for connector, created in simulator_connectors_register(
+            url=url, client_id=client_id, secret=secret, units=dataset.units
+        ):
+            lines.append(
+                f"  {'已创建' if created else '已更新'}连接器：{connector.entity.code} · 模拟平台 → {url}"
             )
-            connector.kind, connector.is_simulator = Connector.Kind.HTTP, True
-            connector.base_url, connector.client_id = url, client_id
-            connector_secret_set(connector, secret)
-            connector.save()
-            lines.append(f"  {'已创建' if created else '已更新'}连接器：{entity.code} · 模拟平台 → {url}")
         lines.append("运行 shebao sync 立即同步，或由后台任务按计划同步")
         return lines
