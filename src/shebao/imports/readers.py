@@ -28,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from xml.etree import ElementTree
 
 import python_calamine
@@ -211,13 +212,29 @@ def _workbook_rows(
 ) -> tuple[str, list[tuple[int, list[object]]], set[int]]:
     if not isolate or not sys.executable:
         return _load_workbook(data, fmt, limit)
+    return _in_child((data, fmt, limit))
+
+
+def read_sheets(
+    data: bytes, fmt: str, *, limit: int, isolate: bool = True
+) -> list[tuple[str, list[tuple[int, list[object]]]]]:
+    """Every visible worksheet that has a value, in workbook order: (name, non-empty rows with
+    their Excel row numbers, "" as None). The same protections as ``read_table`` (run
+    ``_check_magic`` and, for xlsx, ``_check_zip`` first); [] when no sheet has a value."""
+    if not isolate or not sys.executable:
+        return _load_sheets(data, fmt, limit)
+    return _in_child((data, fmt, limit, "all"))
+
+
+def _in_child(payload: tuple[object, ...]) -> Any:
+    """Run ``_child_main`` on ``payload`` in a child process; its result, or ImportFileError."""
     src = str(Path(__file__).resolve().parents[2])  # so the child imports this very package
     env = {**os.environ, "RUST_BACKTRACE": "0"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [src, env.get("PYTHONPATH")]))
     try:
         proc = subprocess.run(
             [sys.executable, "-m", "shebao.imports.readers"],
-            input=pickle.dumps((data, fmt, limit)),
+            input=pickle.dumps(payload),
             capture_output=True,
             timeout=CHILD_TIMEOUT,
             env=env,
@@ -241,11 +258,12 @@ def _workbook_rows(
 
 
 def _child_main() -> None:
-    """``python -m shebao.imports.readers``: pickled (data, fmt, limit) in, pickled result out."""
+    """``python -m shebao.imports.readers``: pickled (data, fmt, limit[, "all"]) in, pickled result out."""
     resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY_LIMIT, CHILD_MEMORY_LIMIT))
-    data, fmt, limit = pickle.load(sys.stdin.buffer)
+    data, fmt, limit, *mode = pickle.load(sys.stdin.buffer)
+    load = _load_sheets if mode == ["all"] else _load_workbook
     try:
-        result: tuple[object, ...] = ("ok", _load_workbook(data, fmt, limit))
+        result: tuple[object, ...] = ("ok", load(data, fmt, limit))
     except ImportFileError as exc:
         result = ("error", exc.code, exc.message)
     except MemoryError:
@@ -285,6 +303,38 @@ def _load_workbook(data: bytes, fmt: str, limit: int) -> tuple[str, list[tuple[i
             raise _corrupt() from exc
         raise
     raise ImportFileError("empty", "文件中没有数据：请把花名册放在第一个可见的工作表中后重新上传")
+
+
+def _load_sheets(data: bytes, fmt: str, limit: int) -> list[tuple[str, list[tuple[int, list[object]]]]]:
+    """All visible worksheets that have a value (see ``read_sheets``)."""
+    sheets: list[tuple[str, list[tuple[int, list[object]]]]] = []
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data)) if fmt == "xlsx" else None
+        paths = _sheet_paths(zf) if zf is not None else {}
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(data))
+        for name in _visible_sheets(wb):
+            if zf is not None and name in paths:
+                _check_extent(name, *_scan_sheet_xml(zf, paths[name])[1])
+            sheet = wb.get_sheet_by_name(name)
+            if sheet.end is None:
+                continue
+            _check_extent(name, sheet.end[0] + 1, sheet.end[1] + 1)
+            cells = sheet.to_python(skip_empty_area=False)
+            grid = ((i, [None if v == "" else v for v in row]) for i, row in enumerate(cells, start=1))
+            rows = list(_nonempty(grid, limit=limit))
+            if rows:
+                sheets.append((name, rows))
+    except PasswordError as exc:
+        raise ImportFileError(
+            "unsupported", "文件设置了打开密码，无法读取：请在 Excel 中取消密码后另存，再重新上传"
+        ) from exc
+    except (CalamineError, *_ZIP_ERRORS) as exc:
+        raise _corrupt() from exc
+    except BaseException as exc:  # pyo3's PanicException derives from BaseException
+        if type(exc).__name__ == "PanicException":
+            raise _corrupt() from exc
+        raise
+    return sheets
 
 
 def _visible_sheets(wb: CalamineWorkbook) -> list[str]:
