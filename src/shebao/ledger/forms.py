@@ -137,3 +137,25 @@ class ConnectorForm(ServiceErrorsMixin, forms.Form):
                 del self.fields[name]
         else:
             del self.fields["folder"]
+
+
+class RetryForm(ServiceErrorsMixin, forms.Form):
+    """Preview an uploaded file again, saying what it does not (month, 征收品目) or choosing the format."""
+
+    profile = forms.ChoiceField(label=_("文件格式"), initial="auto")
+    period = forms.CharField(
+        label=_("费款所属期"),
+        required=False,
+        max_length=10,
+        widget=forms.TextInput(attrs={"placeholder": "2026-02"}),
+    )
+    item = forms.CharField(
+        label=_("征收品目"),
+        required=False,
+        max_length=60,
+        widget=forms.TextInput(attrs={"placeholder": "职工基本养老保险(单位缴纳)"}),
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["profile"].choices = profile_choices()

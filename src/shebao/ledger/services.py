@@ -774,9 +774,12 @@ def _parse(path: Path, filename: str, options: IngestOptions, *, max_bytes: int 
             )
         profile = detections[0].profile
     else:
-        profile = parsing.profile_get(options.profile)
-        if profile is None:
-            raise ApplicationError(f"未知的格式模板“{options.profile}”", code="unknown_profile")
+        try:
+            profile = parsing.profile_get(options.profile)
+        except parsing.ProfileError as exc:
+            raise ApplicationError(
+                exc.message, code="unknown_profile", field_errors={"profile": exc.message}
+            ) from exc
     context = parsing.ParseContext(
         period=options.period or None,
         item=options.item or None,
@@ -785,6 +788,9 @@ def _parse(path: Path, filename: str, options: IngestOptions, *, max_bytes: int 
     )
     try:
         return parsing.parse(source, profile, context=context)
+    except parsing.ContextRequired as exc:
+        field = {"insurance": "item", "side": "item"}.get(exc.field, exc.field)
+        raise ApplicationError(exc.message, code=exc.code, field_errors={field: exc.message}) from exc
     except ImportFileError as exc:
         raise ApplicationError(exc.message, code=exc.code) from exc
 
@@ -851,7 +857,7 @@ def ledger_file_ingest(
     try:
         parsed = _parse(path, filename, options, max_bytes=max_bytes)
     except ApplicationError as exc:
-        return sync_run_finish(run=run, status=SyncRun.Status.FAILED, errors=[{"message": exc.message}])
+        return sync_run_finish(run=run, status=SyncRun.Status.FAILED, errors=[_error(exc)])
     run.profile = parsed.profile.code
     result: ApplyResult | None = None
     try:
@@ -869,7 +875,7 @@ def ledger_file_ingest(
     except _DryRun:
         status = SyncRun.Status.PREVIEWED
     except ApplicationError as exc:
-        return sync_run_finish(run=run, status=SyncRun.Status.FAILED, errors=[{"message": exc.message}])
+        return sync_run_finish(run=run, status=SyncRun.Status.FAILED, errors=[_error(exc)])
     assert result is not None
     run = sync_run_finish(
         run=run,
@@ -882,6 +888,17 @@ def ledger_file_ingest(
     if not dry_run and reconcile and result.people:
         ledger_reconcile_touched(entity=entity, people=result.people)
     return run
+
+
+def _error(exc: ApplicationError) -> dict[str, Any]:
+    """A file-level error as stored on the run: the message, its stable code and, when the user
+    can fix it by saying something (the month, the 征收品目, the format), which field."""
+    out: dict[str, Any] = {"message": exc.message}
+    if exc.code:
+        out["code"] = exc.code
+    if exc.field_errors:
+        out["field"] = next(iter(exc.field_errors))
+    return out
 
 
 def _jsonable(value: Any) -> Any:
@@ -970,11 +987,16 @@ def ledger_upload_create(
     except BaseException:
         batch.file.delete(save=False)
         raise
-    options = options or IngestOptions()
+    return _preview(actor=actor, entity=entity, batch=batch, options=options or IngestOptions())
+
+
+def _preview(*, actor: Actor, entity: Entity, batch, options: IngestOptions) -> SyncRun:
+    from shebao.imports.models import ImportBatch
+
     run = ledger_file_ingest(
         entity=entity,
         path=Path(batch.file.path),
-        filename=name,
+        filename=batch.file_name,
         source=SyncRun.Source.UPLOAD,
         actor=actor,
         options=options,
@@ -992,6 +1014,23 @@ def ledger_upload_create(
     return run
 
 
+def ledger_upload_retry(*, actor: Actor, run: SyncRun, options: IngestOptions) -> SyncRun:
+    """Preview an uploaded file again with what the user now says (the month, the 征收品目, another
+    format): a new run; a previewed run it replaces is cancelled (the file is kept)."""
+    _ensure_entity_access(actor, run.entity)
+    if run.source != SyncRun.Source.UPLOAD or run.status not in (
+        SyncRun.Status.FAILED,
+        SyncRun.Status.PREVIEWED,
+    ):
+        raise ApplicationError("只有上传后未导入的文件可以重新识别", code="not_retryable")
+    batch = run.import_batch
+    if batch is None or batch.file_purged_at is not None or not batch.file:
+        raise ApplicationError("原文件已按保留策略删除，请重新上传", code="purged")
+    if run.status == SyncRun.Status.PREVIEWED:
+        sync_run_finish(run=run, status=SyncRun.Status.CANCELLED)
+    return _preview(actor=actor, entity=run.entity, batch=batch, options=options)
+
+
 def ledger_upload_confirm(*, actor: Actor, run: SyncRun, enqueue: bool = True) -> SyncRun:
     """Apply a previewed upload for real (in the worker unless ``enqueue`` is False)."""
     _ensure_entity_access(actor, run.entity)
@@ -1001,11 +1040,15 @@ def ledger_upload_confirm(*, actor: Actor, run: SyncRun, enqueue: bool = True) -
     if not updated:
         raise ApplicationError("该文件不是待确认状态，不能再次确认", code="not_previewed")
     run.refresh_from_db()
-    if run.import_batch is None or run.import_batch.file_purged_at is not None or not run.import_batch.file:
-        sync_run_finish(
-            run=run, status=SyncRun.Status.FAILED, errors=[{"message": "原文件已按保留策略删除，请重新上传"}]
-        )
-        raise ApplicationError("原文件已按保留策略删除，请重新上传", code="purged")
+    if run.import_batch is None or not run.import_batch.file:
+        message, code = "没有保存上传的文件，请重新上传", "no_file"
+    elif run.import_batch.file_purged_at is not None:
+        message, code = "原文件已按保留策略删除，请重新上传", "purged"
+    else:
+        message = code = ""
+    if message:
+        sync_run_finish(run=run, status=SyncRun.Status.FAILED, errors=[{"message": message, "code": code}])
+        raise ApplicationError(message, code=code)
     if enqueue:
         from shebao.ledger.jobs import ledger_upload_apply_task
 
@@ -1071,7 +1114,7 @@ def ledger_profile_save(*, actor: Actor, code: str, title: str, definition: dict
     code = (code or "").strip()
     if not code:
         raise ApplicationError("请填写模板编码", field_errors={"code": "必填"})
-    if parsing.profile_get(code) is not None and not ExportProfile.objects.filter(code=code).exists():
+    if code in {p.code for p in parsing.shipped_profiles()}:
         raise ApplicationError(f"模板编码“{code}”与系统内置模板重复，请换一个", field_errors={"code": "重复"})
     definition = {**definition, "code": code, "title": title}
     errors = parsing.profile_validate(definition)

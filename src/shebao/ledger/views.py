@@ -19,7 +19,7 @@ from shebao.core.context import Actor
 from shebao.core.yearmonth import YearMonth, YearMonthError
 from shebao.ledger import selectors, services
 from shebao.ledger.connectors import manage
-from shebao.ledger.forms import ConnectorForm, DiscrepancyFilterForm, ReconcileForm, UploadForm
+from shebao.ledger.forms import ConnectorForm, DiscrepancyFilterForm, ReconcileForm, RetryForm, UploadForm
 from shebao.ledger.models import ChangeEvent, Connector, Discrepancy, SyncRun
 from shebao.roster.selectors import employee_get
 from shebao.web.decorators import login_required
@@ -110,7 +110,24 @@ def _run_context(request: HttpRequest, run: SyncRun) -> dict:
         ChangeEvent.Kind(k).label: n
         for k, n in ChangeEvent.objects.filter(run=run).order_by().values_list("kind").annotate(n=Count("id"))
     }
+    retry_form = None
+    if (
+        run.source == SyncRun.Source.UPLOAD
+        and run.status in (SyncRun.Status.FAILED, SyncRun.Status.PREVIEWED)
+        and run.import_batch_id
+        and can_edit_roster(request.user)
+    ):
+        options = run.context.get("options") or {}
+        retry_form = RetryForm(
+            initial={
+                "profile": options.get("profile") or run.profile or "auto",
+                "period": options.get("period", ""),
+                "item": options.get("item", ""),
+            }
+        )
     return {
+        "retry_form": retry_form,
+        "asks": {e.get("field") for e in run.errors if isinstance(e, dict) and e.get("field")},
         "active": ACTIVE,
         "run": run,
         "d": selectors.sync_run_data(run),
@@ -150,6 +167,31 @@ def run_confirm(request: HttpRequest, pk: int) -> HttpResponse:
     except exceptions.ApplicationError as exc:
         messages.error(request, exc.message)
     return redirect("ledger:run", pk=run.pk)
+
+
+@require_POST
+@login_required
+def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _run_or_404(request, pk)
+    require(can_edit_roster(request.user))
+    form = RetryForm(request.POST)
+    new = submit_form(
+        form,
+        lambda: services.ledger_upload_retry(
+            actor=Actor.from_request(request),
+            run=run,
+            options=services.IngestOptions(
+                profile=form.cleaned_data["profile"],
+                period=form.cleaned_data["period"].strip(),
+                item=form.cleaned_data["item"].strip(),
+            ),
+        ),
+    )
+    if new is None:
+        context = _run_context(request, run)
+        context["retry_form"] = form
+        return render(request, "ledger/run_detail.html", context, status=422)
+    return redirect("ledger:run", pk=new.pk)
 
 
 @require_POST

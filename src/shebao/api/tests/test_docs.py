@@ -51,6 +51,20 @@ def test_openapi_schema(client):
         "/api/v1/imports/{batch_id}/mapping",
         "/api/v1/imports/{batch_id}/confirm",
         "/api/v1/imports/{batch_id}/errors.xlsx",
+        "/api/v1/ledger/uploads",
+        "/api/v1/ledger/runs",
+        "/api/v1/ledger/runs/{run_id}",
+        "/api/v1/ledger/runs/{run_id}/confirm",
+        "/api/v1/ledger/runs/{run_id}/retry",
+        "/api/v1/ledger/runs/{run_id}/cancel",
+        "/api/v1/ledger/employees/{employee_id}/coverage",
+        "/api/v1/ledger/overview",
+        "/api/v1/ledger/discrepancies",
+        "/api/v1/ledger/reconcile",
+        "/api/v1/ledger/unknown-people",
+        "/api/v1/ledger/profiles",
+        "/api/v1/ledger/connectors",
+        "/api/v1/ledger/connectors/{connector_id}/sync",
     }
     assert set(schema["paths"]["/api/v1/employees"]) == {"get", "post"}
     assert set(schema["paths"]["/api/v1/employees/{employee_id}"]) == {"get", "patch"}

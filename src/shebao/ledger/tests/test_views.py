@@ -199,7 +199,7 @@ def test_admin_creates_a_drop_folder_and_syncs_it_now(
     login, admin, org, tmp_path, django_capture_on_commit_callbacks
 ):
     from shebao.audit.models import AuditEvent
-    from shebao.ledger.models import Connector, SyncRun
+    from shebao.ledger.models import Connector
 
     folder = tmp_path / "drop"
     folder.mkdir()
