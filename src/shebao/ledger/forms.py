@@ -159,3 +159,40 @@ class RetryForm(ServiceErrorsMixin, forms.Form):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["profile"].choices = profile_choices()
+
+
+class MappingForm(ServiceErrorsMixin, forms.Form):
+    """One select per column of an unrecognised file, plus the new profile's code and title."""
+
+    shape = forms.ChoiceField(
+        label=_("文件形状"),
+        choices=[
+            ("long", _("每行一人一个险种（长表）")),
+            ("wide", _("每行一人一个月，每个险种一组列（宽表）")),
+            ("status_list", _("参保人员名单（参保状态）")),
+        ],
+        initial="long",
+    )
+    code = forms.SlugField(
+        label=_("模板编码"), max_length=60, help_text=_("英文字母、数字、- 和 _，如 my-city-export")
+    )
+    title = forms.CharField(label=_("模板名称"), max_length=120)
+
+    def __init__(self, *args, columns: list[dict], shape: str = "long", **kwargs):
+        super().__init__(*args, **kwargs)
+        from shebao.ledger import parsing
+
+        self.columns = columns
+        choices = [("", _("不导入"))] + [
+            (k, str(v)) for k, v in parsing.field_choices("wide" if shape == "wide" else None)
+        ]
+        for col in columns:
+            self.fields[f"col_{col['index']}"] = forms.ChoiceField(
+                label=col["header"], choices=choices, required=False
+            )
+
+    def mapping(self) -> dict[str, str]:
+        return {c["header"]: self.cleaned_data.get(f"col_{c['index']}") or "" for c in self.columns}
+
+    def column_fields(self):
+        return [(c, self[f"col_{c['index']}"]) for c in self.columns]

@@ -6,6 +6,7 @@ import datetime as dt
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from django.db.models import Count, Max, Min, Q, QuerySet
@@ -525,3 +526,47 @@ def _paid_sums(person_ids: list[int], entity_ids: list[int]) -> dict[int, Decima
         ee = ee_paid if ee_paid is not None else ee_due
         out[pid] += (er or Decimal(0)) + (ee or Decimal(0))
     return dict(out)
+
+
+# --- column mapping of an unrecognised upload ----------------------------------------------------
+
+
+def _is_header_like(cells: list) -> bool:
+    texts = [str(c).strip() for c in cells if c is not None and str(c).strip()]
+    if len(texts) < 2:
+        return False
+    numeric = sum(1 for t in texts if t.replace(".", "", 1).replace(",", "").replace("-", "").isdigit())
+    return numeric * 2 < len(texts)
+
+
+def upload_columns(*, run: SyncRun, samples: int = 3) -> dict[str, Any] | None:
+    """The header row of an uploaded file (the first row that reads like one) with a few sample
+    values per column, identity numbers masked; None when the file is gone or unreadable."""
+    from shebao.imports.fields import looks_sensitive, mask_sensitive
+    from shebao.imports.readers import ImportFileError
+    from shebao.ledger import parsing
+
+    batch = run.import_batch
+    if batch is None or batch.file_purged_at is not None or not batch.file:
+        return None
+    try:
+        source = parsing.open_source(Path(batch.file.path), filename=batch.file_name)
+    except (ImportFileError, OSError):
+        return None
+    sheet = source.sheets[0]
+    head = sheet.head(40)
+    index = next((i for i, (_, cells) in enumerate(head) if _is_header_like(cells)), None)
+    if index is None:
+        return None
+    header_row, cells = head[index]
+    headers = [("" if c is None else str(c).strip()) for c in cells]
+    values: list[list[str]] = [[] for _ in headers]
+    for _, row in head[index + 1 : index + 1 + samples]:
+        for i in range(len(headers)):
+            text = "" if i >= len(row) or row[i] is None else str(row[i]).strip()
+            values[i].append(mask_sensitive(text) if looks_sensitive(text) else text)
+    return {
+        "sheet": sheet.name,
+        "header_row": header_row,
+        "columns": [{"index": i, "header": h, "samples": values[i]} for i, h in enumerate(headers) if h],
+    }

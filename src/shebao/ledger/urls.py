@@ -12,6 +12,7 @@ urlpatterns = [
     path("runs/<int:pk>/confirm/", views.run_confirm, name="run_confirm"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run_cancel"),
     path("runs/<int:pk>/retry/", views.run_retry, name="run_retry"),
+    path("runs/<int:pk>/mapping/", views.run_mapping, name="run_mapping"),
     path("discrepancies/", views.discrepancy_list, name="discrepancies"),
     path("reconcile/", views.reconcile, name="reconcile"),
     path("unknown-people/", views.unknown_people, name="unknown"),

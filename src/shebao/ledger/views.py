@@ -19,7 +19,14 @@ from shebao.core.context import Actor
 from shebao.core.yearmonth import YearMonth, YearMonthError
 from shebao.ledger import selectors, services
 from shebao.ledger.connectors import manage
-from shebao.ledger.forms import ConnectorForm, DiscrepancyFilterForm, ReconcileForm, RetryForm, UploadForm
+from shebao.ledger.forms import (
+    ConnectorForm,
+    DiscrepancyFilterForm,
+    MappingForm,
+    ReconcileForm,
+    RetryForm,
+    UploadForm,
+)
 from shebao.ledger.models import ChangeEvent, Connector, Discrepancy, SyncRun
 from shebao.roster.selectors import employee_get
 from shebao.web.decorators import login_required
@@ -128,6 +135,7 @@ def _run_context(request: HttpRequest, run: SyncRun) -> dict:
     return {
         "retry_form": retry_form,
         "asks": {e.get("field") for e in run.errors if isinstance(e, dict) and e.get("field")},
+        "error_codes": {e.get("code") for e in run.errors if isinstance(e, dict) and e.get("code")},
         "active": ACTIVE,
         "run": run,
         "d": selectors.sync_run_data(run),
@@ -192,6 +200,66 @@ def run_retry(request: HttpRequest, pk: int) -> HttpResponse:
         context["retry_form"] = form
         return render(request, "ledger/run_detail.html", context, status=422)
     return redirect("ledger:run", pk=new.pk)
+
+
+@login_required
+def run_mapping(request: HttpRequest, pk: int) -> HttpResponse:
+    """Map the columns of a file no profile recognised, save the mapping as a new profile and
+    preview the file with it."""
+    run = _run_or_404(request, pk)
+    require(can_edit_roster(request.user))
+    layout = selectors.upload_columns(run=run)
+    if layout is None:
+        messages.error(request, _("无法读取上传的文件（可能已按保留策略删除），请重新上传"))
+        return redirect("ledger:run", pk=run.pk)
+    shape = request.POST.get("shape") or request.GET.get("shape") or "long"
+    if shape not in ("long", "wide", "status_list"):
+        shape = "long"
+    form = MappingForm(
+        request.POST if request.method == "POST" and "save" in request.POST else None,
+        columns=layout["columns"],
+        shape=shape,
+        initial={"shape": shape, "title": run.file_name.rsplit(".", 1)[0][:120]},
+    )
+    if form.is_bound:
+
+        def call():
+            from shebao.ledger import parsing
+
+            try:
+                definition = parsing.mapping_profile(
+                    [c["header"] for c in layout["columns"]],
+                    form.mapping(),
+                    code=form.cleaned_data["code"],
+                    title=form.cleaned_data["title"],
+                    shape=form.cleaned_data["shape"],
+                )
+            except parsing.ProfileError as exc:
+                raise exceptions.ApplicationError(exc.message) from exc
+            actor = Actor.from_request(request)
+            profile = services.ledger_profile_save(
+                actor=actor,
+                code=form.cleaned_data["code"],
+                title=form.cleaned_data["title"],
+                definition=definition,
+            )
+            options = run.context.get("options") or {}
+            return services.ledger_upload_retry(
+                actor=actor,
+                run=run,
+                options=services.IngestOptions(
+                    profile=profile.code, period=options.get("period", ""), item=options.get("item", "")
+                ),
+            )
+
+        new = submit_form(form, call)
+        if new is not None:
+            return redirect("ledger:run", pk=new.pk)
+    return render(
+        request,
+        "ledger/mapping.html",
+        {"active": ACTIVE, "run": run, "form": form, "layout": layout, "shape": shape},
+    )
 
 
 @require_POST

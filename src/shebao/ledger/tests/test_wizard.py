@@ -99,3 +99,49 @@ def test_clerk_cannot_upload_for_another_entity(login, clerk, org):
 def test_wrong_extension_is_refused_with_a_reason(login, admin, org):
     response = _upload(login(admin), org, "x.pdf", b"%PDF-1.4")
     assert "不支持的文件类型" in response.content.decode()
+
+
+def test_unrecognised_file_mapped_by_hand_becomes_a_profile(login, admin, org, make_employee):
+    from shebao.core import crypto
+    from shebao.ledger.models import ExportProfile
+    from shebao.roster.models import ID_PURPOSE
+
+    emp = make_employee(name="对应列")
+    number = crypto.decrypt(emp.id_number_enc, purpose=ID_PURPOSE)
+    data = golden.csv_bytes(
+        [
+            ["职员", "身份号", "保险项目", "月份", "公司出", "自己出"],
+            ["对应列", number, "养老", "2026-01", "1600", "800"],
+            ["对应列", number, "医疗", "2026-01", "800", "200"],
+        ]
+    )
+    client = login(admin)
+    _upload(client, org, "本地格式.csv", data)
+    run = SyncRun.objects.get()
+    assert run.errors[0]["code"] == "no_profile"
+    assert 'data-testid="map-columns"' in client.get(reverse("ledger:run", args=[run.pk])).content.decode()
+    page = client.get(reverse("ledger:run_mapping", args=[run.pk])).content.decode()
+    assert "身份号" in page and number not in page  # samples are masked
+    response = client.post(
+        reverse("ledger:run_mapping", args=[run.pk]),
+        {
+            "save": "1",
+            "shape": "long",
+            "code": "local-export",
+            "title": "本地导出格式",
+            "col_0": "name",
+            "col_1": "id_number",
+            "col_2": "insurance",
+            "col_3": "period",
+            "col_4": "employer_due",
+            "col_5": "employee_due",
+        },
+    )
+    assert response.status_code == 302, response.content.decode()[:2000]
+    assert ExportProfile.objects.filter(code="local-export").exists()
+    new = SyncRun.objects.exclude(pk=run.pk).get()
+    assert new.status == "previewed" and new.profile == "local-export" and new.counts["records_created"] == 2
+    # the next file with the same headers is recognised on its own
+    _upload(client, org, "本地格式2.csv", data)
+    third = SyncRun.objects.order_by("-pk").first()
+    assert third.status == "previewed" and third.profile == "local-export"
