@@ -127,6 +127,7 @@ def sync_run_rows(*, run: SyncRun, problems_only: bool = False, limit: int = 200
 class Cell:
     month: YearMonth
     employed: bool = False  # within one of the person's spells at one of our entities
+    in_data: bool = True  # within the months the ledger holds for that entity (else: no data yet)
     records: list[dict[str, Any]] = field(default_factory=list)
 
     @property
@@ -155,13 +156,20 @@ class Cell:
                 "unpaid": "arrears",
                 "refunded": "refunded",
             }.get(status, "declared")
-        return "gap" if self.employed else "none"
+        if not self.employed:
+            return "none"
+        return "gap" if self.in_data else "nodata"
 
     @property
     def title(self) -> str:
         parts = [str(self.month)]
         if not self.records:
-            parts.append("在职但无缴费记录" if self.employed else "不在本单位任职期间，无记录")
+            if not self.employed:
+                parts.append("不在本单位任职期间，无记录")
+            elif self.in_data:
+                parts.append("在职但无缴费记录")
+            else:
+                parts.append("在职；台账尚无该月的数据（未导入或未同步）")
         for r in self.records:
             amounts = " / ".join(
                 f"{label} {r[k]}"
@@ -234,13 +242,22 @@ def employee_timeline(*, employee: Employee, months: int = 36, end: YearMonth | 
         Insurance.WORK_INJURY,
     ]
     grid: dict[str, list[Cell]] = {i.value: [Cell(month=m) for m in month_list] for i in insurances}
+    horizons = {
+        row["entity_id"]: (row["lo"], row["hi"])
+        for row in ContributionRecord.objects.filter(entity_id__in={s.entity_id for s in spells})
+        .values("entity_id")
+        .annotate(lo=Min("period"), hi=Max("period"))
+    }
     for spell in spells:
         first = YearMonth.of(spell.hire_date)
         last = YearMonth.of(spell.leave_date) if spell.leave_date else end
+        lo, hi = horizons.get(spell.entity_id, (None, None))
         for m in month_list:
             if first <= m <= last:
+                in_data = lo is not None and lo <= _ym_int(m) <= hi
                 for cells in grid.values():
                     cells[index[m]].employed = True
+                    cells[index[m]].in_data = in_data
     units: dict[int, dict[str, Any]] = {}
     status_labels = {k: str(v) for k, v in ContributionRecord.Status.choices}
     evidence_labels = {k: str(v) for k, v in ContributionRecord.Evidence.choices}

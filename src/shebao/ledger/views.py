@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from shebao.accounts.permissions import can_admin, can_edit_roster, can_view_roster
@@ -28,6 +29,7 @@ from shebao.ledger.forms import (
     UploadForm,
 )
 from shebao.ledger.models import ChangeEvent, Connector, Discrepancy, SyncRun
+from shebao.policy.terms import INSURANCE_LABELS, Insurance
 from shebao.roster.selectors import employee_get
 from shebao.web.decorators import login_required
 from shebao.web.helpers import render_htmx, require, submit_form
@@ -112,6 +114,49 @@ def run_list(request: HttpRequest) -> HttpResponse:
     )
 
 
+CONTEXT_LABELS = {
+    "period": _lazy("费款所属期（文件中）"),
+    "period_end": _lazy("费款所属期止"),
+    "posting_period": _lazy("建账/账单年月"),
+    "unit_no": _lazy("单位编号（文件中）"),
+    "unit_name": _lazy("单位名称（文件中）"),
+    "item": _lazy("征收品目"),
+    "insurance": _lazy("险种"),
+    "side": _lazy("单位/个人"),
+    "sheet": _lazy("工作表"),
+    "header_row": _lazy("表头行"),
+    "tax_office": _lazy("税务机关"),
+    "si_office": _lazy("社保经办机构"),
+}
+SIDE_LABELS = {"employer": _lazy("单位缴纳"), "employee": _lazy("个人缴纳")}
+
+
+def _ym_text(value) -> str:
+    return f"{int(value) // 100:04d}-{int(value) % 100:02d}" if value else ""
+
+
+def _context_value(key: str, value) -> str:
+    if key == "insurance":
+        try:
+            return INSURANCE_LABELS[Insurance(value)]
+        except ValueError:
+            return str(value)
+    if key == "side":
+        return str(SIDE_LABELS.get(value, value))
+    return str(value)
+
+
+def _profile_title(code: str) -> str:
+    if not code:
+        return ""
+    from shebao.ledger import parsing
+
+    try:
+        return parsing.profile_get(code).title
+    except parsing.ProfileError:
+        return ""
+
+
 def _run_context(request: HttpRequest, run: SyncRun) -> dict:
     event_counts = {
         ChangeEvent.Kind(k).label: n
@@ -132,7 +177,17 @@ def _run_context(request: HttpRequest, run: SyncRun) -> dict:
                 "item": options.get("item", ""),
             }
         )
+    labels = {k: str(v) for k, v in CONTEXT_LABELS.items()}
+    context_items = [
+        (labels.get(k, k), _context_value(k, v))
+        for k, v in (run.context or {}).items()
+        if k != "options" and v
+    ]
+    period_from, period_to = run.counts.get("period_from"), run.counts.get("period_to")
     return {
+        "context_items": context_items,
+        "period_span": (_ym_text(period_from), _ym_text(period_to)) if period_from else None,
+        "profile_title": _profile_title(run.profile),
         "retry_form": retry_form,
         "asks": {e.get("field") for e in run.errors if isinstance(e, dict) and e.get("field")},
         "error_codes": {e.get("code") for e in run.errors if isinstance(e, dict) and e.get("code")},

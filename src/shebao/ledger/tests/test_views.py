@@ -123,7 +123,10 @@ def test_coverage_timeline_colours_months_by_status_and_payer(login, admin, ledg
     assert 'data-month="2026-03" data-class="both"' in html  # medical: us and the former employer
     assert 'data-month="2026-04" data-class="arrears"' in html
     assert 'data-month="2026-03" data-class="declared"' in html  # pension assessed only
-    assert 'data-month="2025-12" data-class="gap"' in html  # employed, nothing recorded
+    # employed, but the ledger holds nothing for the entity that month (before its data begins,
+    # after it ends): "no data yet", not a gap; the browser test shows a real gap
+    assert 'data-month="2025-12" data-class="nodata"' in html
+    assert 'data-month="2026-05" data-class="nodata"' in html
     assert "原单位有限公司" in html
     assert "<html" not in html  # the partial
 
