@@ -45,6 +45,11 @@ class Command(BaseCommand):
         parser.add_argument("--unit-no", default="", help="缴费单位编号：文件中没有时填写")
         parser.add_argument("--unit-name", default="", help="缴费单位名称：文件中没有时填写")
         parser.add_argument("--dry-run", action="store_true", help="只解析和预览，不写入任何数据")
+        parser.add_argument(
+            "--no-reconcile",
+            action="store_true",
+            help="导入后不核对所涉人员的差异（批量导入多个文件时使用，最后运行一次 shebao reconcile）",
+        )
         parser.add_argument("--json", action="store_true", help="输出一个 JSON 对象")
 
     def handle(self, *args, **opts):
@@ -71,6 +76,7 @@ class Command(BaseCommand):
             "actor": Actor.system(via="cli"),
             "options": options,
             "max_bytes": None,
+            "reconcile": not opts["no_reconcile"],
         }
         try:
             if opts["dry_run"]:
