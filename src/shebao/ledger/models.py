@@ -247,6 +247,8 @@ class ContributionRecord(models.Model):
         ]
         indexes = [
             models.Index(fields=["entity", "period"], name="contribution_entity_period"),
+            # the data window of an entity and insurance (first and last month held), for reconciliation
+            models.Index(fields=["entity", "insurance", "period"], name="contribution_entity_ins_period"),
         ]
 
     def __str__(self) -> str:

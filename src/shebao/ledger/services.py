@@ -913,11 +913,10 @@ def _jsonable(value: Any) -> Any:
 
 def ledger_reconcile_touched(*, entity: Entity, people: list[int]) -> None:
     """Recompute the discrepancies of the people a run touched (incremental reconciliation)."""
-    try:
-        from shebao.ledger.reconcile import discrepancies_recompute
-    except ImportError:  # pragma: no cover - the engine lands with the reconciliation slice
-        return
-    discrepancies_recompute(entity=entity, person_ids=people)
+    from shebao.ledger.reconcile import discrepancies_recompute
+
+    # entity=None: the people's rows at our other entities change too (another_unit at a sister entity).
+    discrepancies_recompute(person_ids=people)
 
 
 # --- uploads through the wizard ------------------------------------------------------------------
