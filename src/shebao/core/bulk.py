@@ -42,6 +42,14 @@ def _converter(field: models.Field, connection) -> Callable[[Any], Any] | None:
     if isinstance(field, models.DecimalField):
         digits, places = field.max_digits, field.decimal_places
         return lambda v: ops.adapt_decimalfield_value(v, digits, places)
+    if isinstance(field, models.JSONField):
+        encoder = field.encoder
+        return lambda v: ops.adapt_json_value(v, encoder)
+    if isinstance(field, models.IntegerField):
+        # Integers (and the auto primary keys foreign keys point at) go to the drivers as they
+        # are: the callers pass ints, and the field's own path (range and auto-pk checks on
+        # every value) cost more than the INSERT itself for wide bulk loads.
+        return None
     if isinstance(field, _AS_IS) and type(field).get_db_prep_value is models.Field.get_db_prep_value:
         return None
     # Anything else (JSON, UUID, custom fields): the field's own conversion, value by value.

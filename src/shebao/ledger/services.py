@@ -256,7 +256,8 @@ class _People:
 @dataclass
 class _Units:
     entity: Entity
-    cache: dict[str, int] = field(default_factory=dict)  # raw (unit_no, name) key → unit id
+    cache: dict[str, int] = field(default_factory=dict)  # normalised (unit_no, name) key → unit id
+    fast: dict[tuple[str, str], int] = field(default_factory=dict)  # as the facts spell them → unit id
     ours: dict[str, Entity] = field(default_factory=dict)  # number / normalised name → our entity
 
     def __post_init__(self) -> None:
@@ -267,6 +268,12 @@ class _Units:
             self.ours.setdefault(f"name:{_norm_name(e.name)}", e)
 
     def resolve(self, unit_no: str, unit_name: str) -> int:
+        pk = self.fast.get((unit_no, unit_name))
+        if pk is None:
+            pk = self.fast[(unit_no, unit_name)] = self._resolve(unit_no, unit_name)
+        return pk
+
+    def _resolve(self, unit_no: str, unit_name: str) -> int:
         raw = (unit_no.strip(), _norm_name(unit_name))
         cache_key = f"{raw[0]}|{raw[1]}"
         pk = self.cache.get(cache_key)
@@ -319,12 +326,19 @@ def _merge(into: _Merged | None, fact: F.ContributionFact, row: int) -> _Merged:
     if fact.posting_period is not None:
         values["posting_period"] = _ym(fact.posting_period)
     explicit = _EXPLICIT[fact.status] if fact.status is not None else None
-    evidence = fact.evidence.value
+    evidence = fact.evidence._value_
     if into is not None:
         explicit = explicit or into.explicit_status
         if _EVIDENCE_RANK[into.evidence] > _EVIDENCE_RANK[evidence]:
             evidence = into.evidence
     return _Merged(row=row, values=values, explicit_status=explicit, evidence=evidence)
+
+
+def _status_of_fact(fact: F.ContributionFact) -> str:
+    """_status for a month stated by one fact with no explicit status."""
+    if fact.employer_paid is not None or fact.employee_paid is not None:
+        return Status.BACKPAID if fact.payment_type is F.PaymentType.BACKPAY else Status.PAID
+    return Status.DECLARED
 
 
 def _status(values: dict[str, Any], explicit: str | None, current: str | None) -> str:
@@ -398,6 +412,7 @@ class _Applier:
         self.units = _Units(run.entity)
         self.tally = _Tally()
         self.events: dict[tuple[str, int], dict[str, Any]] = {}  # (kind, person) → detail
+        self.new_spans: dict[tuple[int, str], list[int]] = {}  # (person, insurance) → [first, last, months]
         self.now = timezone.now()
 
     # Change events are aggregated per person and kind: a first import of three years must not
@@ -467,15 +482,22 @@ class _Applier:
             insert_rows(SourceRow, stored_rows)
         merged: dict[tuple[int, str, int, int], _Merged] = {}
         enrol: dict[tuple[int, str, int], tuple[F.EnrollmentFact, int]] = {}
+        periods = self.tally.periods
         for src, key in good:
             person_id = self.people.cache[key][0]
             self.tally.touched_people.add(person_id)
             for fact in src.contributions:
                 unit = self.units.resolve(fact.unit_no, fact.unit_name)
                 period = _ym(fact.period)
-                k = (person_id, fact.insurance.value, period, unit)
-                merged[k] = _merge(merged.get(k), fact, src.row)
-                self.tally.periods.add(period)
+                k = (person_id, fact.insurance._value_, period, unit)  # _value_: no descriptor call
+                prev = merged.get(k)
+                if prev is None:
+                    merged[k] = (fact, src.row)  # merged lazily: most keys are stated once
+                else:
+                    if prev.__class__ is tuple:
+                        prev = _merge(None, *prev)
+                    merged[k] = _merge(prev, fact, src.row)
+                periods.add(period)
             for fact in src.enrollments:
                 unit = self.units.resolve(fact.unit_no, fact.unit_name)
                 enrol[(person_id, fact.insurance.value, unit)] = (fact, src.row)
@@ -497,32 +519,87 @@ class _Applier:
             for values in qs:
                 rec = dict(zip(cols, values, strict=True))
                 existing[(rec["person_id"], rec["insurance"], rec["period"], rec["unit_id"])] = rec
-        inserts = []
+        inserts: list[tuple] = []
         updates = []
         revisions = []
-        entity_id = self.run.entity_id
+        entity_id, run_id = self.run.entity_id, self.run.pk
+        new_spans = self.new_spans
         for key, m in merged.items():
             person_id, insurance, period, unit = key
             current = existing.get(key)
+            if m.__class__ is tuple:
+                fact, row = m
+                if current is None:
+                    # The common case of a first import, without the merge dictionary.
+                    status = fact.status
+                    inserts.append(
+                        (
+                            person_id,
+                            insurance,
+                            period,
+                            unit,
+                            entity_id,
+                            None if fact.posting_period is None else _ym(fact.posting_period),
+                            fact.base,
+                            fact.employer_due,
+                            fact.employee_due,
+                            fact.employer_paid,
+                            fact.employee_paid,
+                            fact.late_fee,
+                            _EXPLICIT[status] if status is not None else _status_of_fact(fact),
+                            "" if fact.payment_type is None else fact.payment_type._value_,
+                            fact.evidence._value_,
+                            row,
+                            run_id,
+                            run_id,
+                        )
+                    )
+                    self.tally.records_created += 1
+                    span = new_spans.get((person_id, insurance))
+                    if span is None:
+                        new_spans[(person_id, insurance)] = [period, period, 1]
+                    else:
+                        if period < span[0]:
+                            span[0] = period
+                        elif period > span[1]:
+                            span[1] = period
+                        span[2] += 1
+                    continue
+                m = _merge(None, fact, row)
             if current is None:
-                values = dict(m.values)
+                v = m.values
                 inserts.append(
-                    {
-                        "person_id": person_id,
-                        "insurance": insurance,
-                        "period": period,
-                        "unit_id": unit,
-                        "entity_id": entity_id,
-                        **values,
-                        "status": _status(values, m.explicit_status, None),
-                        "evidence": m.evidence,
-                        "source_row": m.row,
-                        "first_run_id": self.run.pk,
-                        "last_run_id": self.run.pk,
-                    }
+                    (
+                        person_id,
+                        insurance,
+                        period,
+                        unit,
+                        entity_id,
+                        v.get("posting_period"),
+                        v.get("base"),
+                        v.get("employer_due"),
+                        v.get("employee_due"),
+                        v.get("employer_paid"),
+                        v.get("employee_paid"),
+                        v.get("late_fee"),
+                        _status(v, m.explicit_status, None),
+                        v.get("payment_type", ""),
+                        m.evidence,
+                        m.row,
+                        run_id,
+                        run_id,
+                    )
                 )
                 self.tally.records_created += 1
-                self._event(ChangeEvent.Kind.MONTH_NEW, person_id, insurance, period)
+                span = new_spans.get((person_id, insurance))
+                if span is None:
+                    new_spans[(person_id, insurance)] = [period, period, 1]
+                else:
+                    if period < span[0]:
+                        span[0] = period
+                    elif period > span[1]:
+                        span[1] = period
+                    span[2] += 1
                 continue
             after: dict[str, Any] = {}
             for name, value in m.values.items():
@@ -555,7 +632,7 @@ class _Applier:
                     {"insurance": insurance, "period": period, "changes": changes},
                 )
         if inserts:
-            insert_rows(ContributionRecord, inserts)
+            _insert_records(inserts)
         if updates:
             self._update_records(updates)
         if revisions:
@@ -663,6 +740,11 @@ class _Applier:
                 )
 
     def finish(self) -> ApplyResult:
+        for (person, insurance), (first, last, n) in self.new_spans.items():
+            detail = self.events.setdefault(
+                (ChangeEvent.Kind.MONTH_NEW, person), {"insurances": {}, "items": []}
+            )
+            detail["insurances"][insurance] = [first, last, n]
         employees_of = {pk: emp for pk, emp in self.people.cache.values()}
         events = []
         for (kind, person), detail in self.events.items():
@@ -700,6 +782,43 @@ class _Applier:
             people=touched,
             employees=sorted({e for p in touched if (e := employees_of.get(p)) is not None}),
         )
+
+
+_RECORD_COLUMNS = (
+    "person_id",
+    "insurance",
+    "period",
+    "unit_id",
+    "entity_id",
+    "posting_period",
+    "base",
+    "employer_due",
+    "employee_due",
+    "employer_paid",
+    "employee_paid",
+    "late_fee",
+    "status",
+    "payment_type",
+    "evidence",
+    "source_row",
+    "first_run_id",
+    "last_run_id",
+)
+
+
+def _insert_records(rows: list[tuple]) -> None:
+    """New months in one executemany: tuples in _RECORD_COLUMNS order (the hot path of a first
+    import of years of data; values are already what the drivers take: ints, str, Decimal)."""
+    qn = connection.ops.quote_name
+    fields = {f.attname: f for f in ContributionRecord._meta.concrete_fields}
+    columns = [fields[name].column for name in _RECORD_COLUMNS] + ["updated_at"]
+    sql = (
+        f"INSERT INTO {qn(ContributionRecord._meta.db_table)} ({', '.join(qn(c) for c in columns)}) "
+        f"VALUES ({', '.join(['%s'] * len(columns))})"
+    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, [(*row, now) for row in rows])
 
 
 def _plain(value: Any) -> Any:
