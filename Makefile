@@ -44,6 +44,7 @@ lint: install-test
 bench: install-test
 	$(BIN)/python bench/run.py
 	$(BIN)/python bench/import_run.py
+	$(BIN)/python bench/ledger_run.py
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache

@@ -55,7 +55,7 @@ ring = crypto.keyring()
 start = dt.date(2023, 1, 1)
 rows, spells = [], []
 for n in range(people):
-    number = make_resident_id("110105", dt.date(1970, 1, 1) + dt.timedelta(days=n % 12000), n % 1000)
+    number = make_resident_id("110105", dt.date(1970, 1, 1) + dt.timedelta(days=n % 12000), (n // 12000) % 1000)
     hire = start + dt.timedelta(days=(n * 7) % 700) if n % 4 == 0 else dt.date(2022, 6, 1)
     leave = dt.date(2025, 6, 1) + dt.timedelta(days=n % 300) if n % 20 == 0 else None
     rows.append({"name": f"员工{n}", "id_kind": "resident_id", "id_number_enc": ring.encrypt(number, purpose=ID_PURPOSE),

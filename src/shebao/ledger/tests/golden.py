@@ -435,7 +435,8 @@ def write_wide_csv(path: Path, *, people: int, months: int, start: str = "2023-0
         y, m = divmod(month - 1 + i, 12)
         labels.append(f"{year + y}-{m + 1:02d}")
     ids = [
-        make_resident_id("110105", dt.date(1970, 1, 1) + dt.timedelta(days=n % 12000), n % 1000)
+        # (birth date, sequence) unique for up to 12 million people
+        make_resident_id("110105", dt.date(1970, 1, 1) + dt.timedelta(days=n % 12000), (n // 12000) % 1000)
         for n in range(people)
     ]
     bases = [Decimal(5000 + (n * 37) % 20000) for n in range(people)]
