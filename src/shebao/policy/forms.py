@@ -133,6 +133,16 @@ class EntitySettingForm(ServiceErrorsMixin, forms.Form):
     housing_fund_employee_rate = forms.CharField(
         label=_("公积金个人缴存比例（%）"), required=False, help_text=_("5–12，如 12")
     )
+    cutoff_day = forms.IntegerField(
+        label=_("增减员截止日（每月几号）"),
+        required=False,
+        min_value=1,
+        max_value=31,
+        help_text=_(
+            "当地经办机构规定的每月增减员截止日：在此日（含）之前办理的增员/减员当月生效，之后的次月生效。"
+            "没有全国统一规定，政策库也未收录，请按当地通知填写并在“依据”中注明；不填时核对把入职、离职当月视为可缴可不缴"
+        ),
+    )
     effective_from = forms.DateField(
         label=_("生效日期"),
         required=False,
@@ -173,6 +183,7 @@ class EntitySettingForm(ServiceErrorsMixin, forms.Form):
             "work_injury_rate": pct(setting.work_injury_rate),
             "housing_fund_employer_rate": pct(setting.housing_fund_employer_rate),
             "housing_fund_employee_rate": pct(setting.housing_fund_employee_rate),
+            "cutoff_day": setting.cutoff_day,
             "effective_from": setting.effective_from,
             "basis": setting.basis,
         }

@@ -594,6 +594,7 @@ def entity_policy_setting_update(
     effective_from: dt.date | None = None,
     basis: str = "",
     confirm_above_cap: bool = False,
+    cutoff_day: Any = None,
 ) -> EntityPolicySetting:
     """Set an employer's own rates. Housing-fund rates below 5 % are rejected (条例第十八条); above
     12 % need ``confirm_above_cap``, since that cap's source is not verified. Rates are fractions."""
@@ -614,6 +615,15 @@ def entity_policy_setting_update(
             errors[name] = HF_MIN_MESSAGE
         elif hf[name] > HF_COMMON_CAP and not confirm_above_cap:
             errors[name] = HF_CAP_MESSAGE
+    if cutoff_day in ("", None):
+        cutoff_day = None
+    else:
+        try:
+            cutoff_day = int(cutoff_day)
+        except (TypeError, ValueError):
+            cutoff_day = 0
+        if not 1 <= cutoff_day <= 31:
+            errors["cutoff_day"] = "增减员截止日应为每月 1 到 31 号之间的一天"
     industry_class = (industry_class or "").strip()
     if len(industry_class) > 40:
         errors["industry_class"] = "行业类别最多40个字"
@@ -625,12 +635,14 @@ def entity_policy_setting_update(
         "work_injury_rate",
         "housing_fund_employer_rate",
         "housing_fund_employee_rate",
+        "cutoff_day",
     )
     before = {f: getattr(setting, f) for f in (*fields, "effective_from", "basis")}
     setting.industry_class = industry_class
     setting.work_injury_rate = wi
     setting.housing_fund_employer_rate = hf["housing_fund_employer_rate"]
     setting.housing_fund_employee_rate = hf["housing_fund_employee_rate"]
+    setting.cutoff_day = cutoff_day
     setting.effective_from = effective_from
     setting.basis = (basis or "").strip()
     setting.updated_by = actor.user

@@ -243,3 +243,18 @@ def test_entity_setting_validation(org, admin, kwargs, field, message):
 def test_entity_setting_permissions(org, clerk):
     with pytest.raises(PermissionDenied):
         entity_policy_setting_update(actor=Actor(user=clerk), entity=org["bj"], work_injury_rate="0.004")
+
+
+def test_entity_cutoff_day_is_set_checked_and_audited(org, system):
+    from shebao.audit.models import AuditEvent
+
+    setting = entity_policy_setting_update(
+        actor=system, entity=org["bj"], cutoff_day="15", basis="京人社通知（示例）"
+    )
+    assert setting.cutoff_day == 15
+    event = AuditEvent.objects.filter(action="entity_policy_setting.update").latest("id")
+    assert event.changes["cutoff_day"] == [None, 15]
+    with pytest.raises(ApplicationError) as info:
+        entity_policy_setting_update(actor=system, entity=org["bj"], cutoff_day="32")
+    assert info.value.field_errors["cutoff_day"] == "增减员截止日应为每月 1 到 31 号之间的一天"
+    assert entity_policy_setting_update(actor=system, entity=org["bj"], cutoff_day="").cutoff_day is None
