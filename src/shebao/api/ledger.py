@@ -138,9 +138,11 @@ class CoverageCellOut(Out):
     month: str
     css: str = Field(
         alias="class",
-        description="paid|backpaid|declared|arrears|refunded|other（他单位缴纳）|both|gap（在职无记录）|none",
+        description="paid|backpaid|declared|arrears|refunded|other（他单位缴纳）|both|gap（在职无记录）"
+        "|nodata（在职，台账尚无该月数据）|none",
     )
     employed: bool = Field(description="该月是否在本单位任职期间")
+    in_data: bool = Field(description="该月是否在台账已有数据的月份范围内（否则无记录不代表断缴）")
     records: list[CoverageRecordOut]
 
 

@@ -156,6 +156,8 @@ class SyncRun(models.Model):
     warnings = models.JSONField(default=list, blank=True)  # [str]
     context = models.JSONField(default=dict, blank=True)  # period/unit found in title block or file name
     cursor = models.CharField(max_length=200, blank=True)  # HTTP: the cursor the run ended at
+    # Labels of its source rows' cells: SourceRow.cells is a list aligned with these.
+    columns = models.JSONField(default=list, blank=True)
     duplicate_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -171,11 +173,12 @@ class SyncRun(models.Model):
 
 
 class SourceRow(models.Model):
-    """A row of a source as read (identity numbers masked), kept for traceability."""
+    """A row of a source as read (identity numbers masked), kept for traceability. ``cells`` is a
+    list aligned with the run's ``columns`` (``cells_dict`` pairs them up)."""
 
     run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="source_rows")
     row = models.PositiveIntegerField(_("行号"))
-    cells = models.JSONField(default=dict)
+    cells = models.JSONField(default=list)
     person = models.ForeignKey(
         LedgerPerson, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -188,6 +191,11 @@ class SourceRow(models.Model):
 
     def __str__(self) -> str:
         return f"{self.run_id}:{self.row}"
+
+    def cells_dict(self, columns: list[str]) -> dict[str, str]:
+        if isinstance(self.cells, dict):  # rows stored before cells became lists
+            return self.cells
+        return dict(zip(columns, self.cells, strict=False))
 
 
 class ContributionRecord(models.Model):

@@ -114,10 +114,15 @@ def sync_run_data(run: SyncRun) -> dict[str, Any]:
 
 
 def sync_run_rows(*, run: SyncRun, problems_only: bool = False, limit: int = 200) -> list[SourceRow]:
+    """Source rows of a run with ``cells`` as label → text (the stored list paired with the run's columns)."""
     qs = SourceRow.objects.filter(run=run).select_related("person")
     if problems_only:
         qs = qs.exclude(errors=[])
-    return list(qs.order_by("row")[:limit])
+    rows = list(qs.order_by("row")[:limit])
+    columns = list(run.columns or [])
+    for r in rows:
+        r.cells = r.cells_dict(columns)
+    return rows
 
 
 # --- coverage timeline ---------------------------------------------------------------------------
@@ -320,7 +325,13 @@ def employee_coverage_data(*, employee: Employee, months: int = 36) -> dict[str,
                 "insurance": row.insurance.value,
                 "label": row.label,
                 "cells": [
-                    {"month": str(c.month), "class": c.css, "employed": c.employed, "records": c.records}
+                    {
+                        "month": str(c.month),
+                        "class": c.css,
+                        "employed": c.employed,
+                        "in_data": c.in_data,
+                        "records": c.records,
+                    }
                     for c in row.cells
                 ],
             }

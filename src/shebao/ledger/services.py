@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import unicodedata
 from collections import defaultdict
@@ -413,6 +414,11 @@ class _Applier:
         self.tally = _Tally()
         self.events: dict[tuple[str, int], dict[str, Any]] = {}  # (kind, person) → detail
         self.new_spans: dict[tuple[int, str], list[int]] = {}  # (person, insurance) → [first, last, months]
+        # Column labels of the source rows, kept on the run; continued across the pages of a sync.
+        self.columns: list[str] = list(run.columns or [])
+        self.column_index = {c: i for i, c in enumerate(self.columns)}
+        self.columns_key: tuple[str, ...] | None = tuple(self.columns) or None
+        self.columns_stored = len(self.columns)
         self.now = timezone.now()
 
     # Change events are aggregated per person and kind: a first import of three years must not
@@ -433,6 +439,24 @@ class _Applier:
         iterator = iter(rows)
         while chunk := list(islice(iterator, CHUNK)):
             self._chunk(chunk)
+
+    def _cell_values(self, cells: dict[str, str]) -> list[str]:
+        """The row's cells as a list aligned with the run's columns (the labels are stored once,
+        on the run, instead of on each of millions of rows); a label not seen before is added."""
+        keys = tuple(cells)
+        if keys == self.columns_key:
+            return list(cells.values())
+        for k in keys:
+            if k not in self.column_index:
+                self.column_index[k] = len(self.columns)
+                self.columns.append(k)
+        if len(keys) == len(self.columns) and all(self.column_index[k] == i for i, k in enumerate(keys)):
+            self.columns_key = keys
+            return list(cells.values())
+        values = [""] * (max((self.column_index[k] for k in keys), default=-1) + 1)
+        for k, v in cells.items():
+            values[self.column_index[k]] = v
+        return values
 
     def _chunk(self, chunk: list[F.SourceRow]) -> None:
         refs: dict[str, F.PersonRef] = {}
@@ -468,26 +492,32 @@ class _Applier:
             keys_of.append(key)
         self.people.resolve(refs)
         if self.keep_rows:
+            run_id, cache, dumps = self.run.pk, self.people.cache, _dumps
             for src, key in zip(chunk, keys_of, strict=True):
                 stored_rows.append(
-                    {
-                        "run_id": self.run.pk,
-                        "row": src.row,
-                        "cells": src.cells,
-                        "person_id": self.people.cache[key][0] if key else None,
-                        "skipped": src.skipped[:60],
-                        "errors": src.errors,
-                    }
+                    (
+                        run_id,
+                        src.row,
+                        dumps(self._cell_values(src.cells)),
+                        cache[key][0] if key else None,
+                        src.skipped[:60],
+                        dumps(src.errors) if src.errors else "[]",
+                    )
                 )
-            insert_rows(SourceRow, stored_rows)
+            _insert_source_rows(stored_rows)
         merged: dict[tuple[int, str, int, int], _Merged] = {}
         enrol: dict[tuple[int, str, int], tuple[F.EnrollmentFact, int]] = {}
         periods = self.tally.periods
+        own_unit = self.units.resolve("", "") if good else None
         for src, key in good:
             person_id = self.people.cache[key][0]
             self.tally.touched_people.add(person_id)
             for fact in src.contributions:
-                unit = self.units.resolve(fact.unit_no, fact.unit_name)
+                unit = (
+                    own_unit
+                    if not fact.unit_no and not fact.unit_name
+                    else self.units.resolve(fact.unit_no, fact.unit_name)
+                )
                 period = _ym(fact.period)
                 k = (person_id, fact.insurance._value_, period, unit)  # _value_: no descriptor call
                 prev = merged.get(k)
@@ -740,6 +770,9 @@ class _Applier:
                 )
 
     def finish(self) -> ApplyResult:
+        if len(self.columns) != self.columns_stored:
+            SyncRun.objects.filter(pk=self.run.pk).update(columns=self.columns)
+            self.run.columns = list(self.columns)
         for (person, insurance), (first, last, n) in self.new_spans.items():
             detail = self.events.setdefault(
                 (ChangeEvent.Kind.MONTH_NEW, person), {"insurances": {}, "items": []}
@@ -804,6 +837,22 @@ _RECORD_COLUMNS = (
     "first_run_id",
     "last_run_id",
 )
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _insert_source_rows(rows: list[tuple]) -> None:
+    """(run, row, cells JSON, person, skipped, errors JSON) tuples in one executemany."""
+    qn = connection.ops.quote_name
+    table = qn(SourceRow._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} ({qn('run_id')}, {qn('row')}, {qn('cells')}, {qn('person_id')}, "
+        f"{qn('skipped')}, {qn('errors')}) VALUES (%s, %s, %s, %s, %s, %s)"
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _insert_records(rows: list[tuple]) -> None:

@@ -306,12 +306,14 @@ def test_coverage_timeline(api_as, admin, ledger):
     assert record["ours"] is True and record["base"] == "8000.00"
     assert (record["employer"], record["employee"]) == ("1280.00", "640.00")
     assert record["status"] == "declared" and record["evidence_label"].startswith("依据")
-    # Employed since 2024-01 but nothing recorded before 2025-01: a gap; before hire: none.
+    # Employed since 2024-01, but the entity's data begins in 2025-01: "no data yet", not a gap
+    # (the ledger cannot say); before hire: none.
     assert (cells["2024-12"]["class"], cells["2024-01"]["class"], cells["2023-12"]["class"]) == (
-        "gap",
-        "gap",
+        "nodata",
+        "nodata",
         "none",
     )
+    assert cells["2024-12"]["in_data"] is False and cells["2025-03"]["in_data"] is True
     assert cells["2023-12"]["employed"] is False
     assert [d["id"] for d in body["discrepancies"]] == [ledger["d_alice"].pk]
     assert body["enrollments"] == []
