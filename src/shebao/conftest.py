@@ -40,6 +40,18 @@ def _reference_tables(request):
         law_library_load()
 
 
+@pytest.fixture(autouse=True)
+def _product_language():
+    """Every test starts in the product's language: a request made with Accept-Language: en
+    leaves English active in the thread (LocaleMiddleware does not reset it)."""
+    from django.conf import settings
+    from django.utils import translation
+
+    translation.activate(settings.LANGUAGE_CODE)
+    yield
+    translation.deactivate()
+
+
 @pytest.fixture
 def system() -> Actor:
     return Actor.system(via="test")

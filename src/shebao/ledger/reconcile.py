@@ -85,9 +85,10 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from shebao.law.models import Article
 from shebao.ledger.models import ContributionRecord, Discrepancy, LedgerPerson
@@ -211,6 +212,22 @@ def _scan_notes(result: ReconcileResult, scan: EntityScan) -> None:
 
 
 def discrepancies_recompute(
+    *,
+    entity: Entity | None = None,
+    employee_ids: Iterable[int] | None = None,
+    person_ids: Iterable[int] | None = None,
+    today: dt.date | None = None,
+) -> ReconcileResult:
+    """Recompute discrepancies: every entity (or ``entity``) in full, or only the given employees
+    and ledger people (incremental, after a sync). See the module docstring for the rules.
+
+    Explanations are stored text, so they are written in the product's language (Simplified
+    Chinese) whatever language the request or command runs in."""
+    with translation.override(settings.LANGUAGE_CODE):
+        return _recompute(entity=entity, employee_ids=employee_ids, person_ids=person_ids, today=today)
+
+
+def _recompute(
     *,
     entity: Entity | None = None,
     employee_ids: Iterable[int] | None = None,

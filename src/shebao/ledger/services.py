@@ -31,6 +31,7 @@ from shebao.core import crypto
 from shebao.core.bulk import insert_rows
 from shebao.core.context import Actor
 from shebao.core.exceptions import ApplicationError
+from shebao.imports.readers import ImportFileError
 from shebao.ledger import facts as F
 from shebao.ledger.models import (
     PERSON_ID_PURPOSE,
@@ -414,6 +415,8 @@ class _Applier:
         self.tally = _Tally()
         self.events: dict[tuple[str, int], dict[str, Any]] = {}  # (kind, person) → detail
         self.new_spans: dict[tuple[int, str], list[int]] = {}  # (person, insurance) → [first, last, months]
+        self.jobs: list[tuple[str, list[tuple]]] = []  # this chunk's bulk INSERTs, run at its end
+        self.key_memo: dict[str, str] = {}  # identity number → person key (blind index)
         # Column labels of the source rows, kept on the run; continued across the pages of a sync.
         self.columns: list[str] = list(run.columns or [])
         self.column_index = {c: i for i, c in enumerate(self.columns)}
@@ -463,6 +466,7 @@ class _Applier:
         keys_of: list[str] = []
         stored_rows = []
         good: list[tuple[F.SourceRow, str]] = []
+        key_memo = self.key_memo
         for src in chunk:
             self.tally.rows += 1
             key = ""
@@ -473,9 +477,15 @@ class _Applier:
                 for err in src.errors:
                     self.tally.errors.append({"row": src.row, **err})
             else:
-                people = [f.person for f in src.contributions] + [f.person for f in src.enrollments]
-                if people:
-                    key, _ = _People.key(people[0])
+                first = (src.contributions or src.enrollments or [None])[0]
+                if first is not None:
+                    person = first.person
+                    # A wide file states each person once per month: the keyed hash once per person.
+                    key = key_memo.get(person.id_number) if person.id_number else None
+                    if key is None:
+                        key, _ = _People.key(person)
+                        if person.id_number and len(key_memo) < 500_000:
+                            key_memo[person.id_number] = key
                     if not key:
                         self.tally.rejected += 1
                         self.tally.errors.append(
@@ -487,7 +497,7 @@ class _Applier:
                             }
                         )
                     else:
-                        refs.setdefault(key, people[0])
+                        refs.setdefault(key, person)
                         good.append((src, key))
             keys_of.append(key)
         self.people.resolve(refs)
@@ -504,7 +514,7 @@ class _Applier:
                         dumps(src.errors) if src.errors else "[]",
                     )
                 )
-            _insert_source_rows(stored_rows)
+            self.jobs.append((_source_rows_sql(), stored_rows))
         merged: dict[tuple[int, str, int, int], _Merged] = {}
         enrol: dict[tuple[int, str, int], tuple[F.EnrollmentFact, int]] = {}
         periods = self.tally.periods
@@ -535,6 +545,11 @@ class _Applier:
             self._contributions(merged)
         if enrol:
             self._enrollments(enrol)
+        if self.jobs:
+            with connection.cursor() as cursor:
+                for sql, params in self.jobs:
+                    cursor.executemany(sql, params)
+            self.jobs = []
 
     def _contributions(self, merged: dict[tuple[int, str, int, int], _Merged]) -> None:
         persons = sorted({k[0] for k in merged})
@@ -662,7 +677,8 @@ class _Applier:
                     {"insurance": insurance, "period": period, "changes": changes},
                 )
         if inserts:
-            _insert_records(inserts)
+            now = connection.ops.adapt_datetimefield_value(timezone.now())
+            self.jobs.append((_records_sql(), [(*row, now) for row in inserts]))
         if updates:
             self._update_records(updates)
         if revisions:
@@ -843,31 +859,23 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-def _insert_source_rows(rows: list[tuple]) -> None:
-    """(run, row, cells JSON, person, skipped, errors JSON) tuples in one executemany."""
-    qn = connection.ops.quote_name
-    table = qn(SourceRow._meta.db_table)
-    sql = (
-        f"INSERT INTO {table} ({qn('run_id')}, {qn('row')}, {qn('cells')}, {qn('person_id')}, "
-        f"{qn('skipped')}, {qn('errors')}) VALUES (%s, %s, %s, %s, %s, %s)"
-    )
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+def _source_rows_sql() -> str:
+    """(run, row, cells JSON, person, skipped, errors JSON) tuples."""
+    qn, p = connection.ops.quote_name, "%s"
+    cols = ", ".join(qn(c) for c in ("run_id", "row", "cells", "person_id", "skipped", "errors"))
+    return f"INSERT INTO {qn(SourceRow._meta.db_table)} ({cols}) VALUES ({', '.join([p] * 6)})"
 
 
-def _insert_records(rows: list[tuple]) -> None:
-    """New months in one executemany: tuples in _RECORD_COLUMNS order (the hot path of a first
+def _records_sql() -> str:
+    """New months: tuples in _RECORD_COLUMNS order plus updated_at (the hot path of a first
     import of years of data; values are already what the drivers take: ints, str, Decimal)."""
-    qn = connection.ops.quote_name
+    qn, p = connection.ops.quote_name, "%s"
     fields = {f.attname: f for f in ContributionRecord._meta.concrete_fields}
     columns = [fields[name].column for name in _RECORD_COLUMNS] + ["updated_at"]
-    sql = (
+    return (
         f"INSERT INTO {qn(ContributionRecord._meta.db_table)} ({', '.join(qn(c) for c in columns)}) "
-        f"VALUES ({', '.join(['%s'] * len(columns))})"
+        f"VALUES ({', '.join([p] * len(columns))})"
     )
-    now = connection.ops.adapt_datetimefield_value(timezone.now())
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, [(*row, now) for row in rows])
 
 
 def _plain(value: Any) -> Any:
@@ -926,7 +934,6 @@ class IngestOptions:
 
 
 def _parse(path: Path, filename: str, options: IngestOptions, *, max_bytes: int | None):
-    from shebao.imports.readers import ImportFileError
     from shebao.ledger import parsing
 
     try:
@@ -1044,6 +1051,10 @@ def ledger_file_ingest(
         status = SyncRun.Status.PREVIEWED
     except ApplicationError as exc:
         return sync_run_finish(run=run, status=SyncRun.Status.FAILED, errors=[_error(exc)])
+    except ImportFileError as exc:  # found while streaming the rows (the whole file is rolled back)
+        return sync_run_finish(
+            run=run, status=SyncRun.Status.FAILED, errors=[{"message": exc.message, "code": exc.code}]
+        )
     assert result is not None
     run = sync_run_finish(
         run=run,

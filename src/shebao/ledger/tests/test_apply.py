@@ -311,3 +311,32 @@ def test_new_month_events_are_one_per_person(org, system, alice):
     event = ChangeEvent.objects.get(run=run)
     assert event.kind == "month_new" and event.detail["insurances"]["pension"] == [202501, 202512, 12]
     assert SyncRun.objects.get(pk=run.pk).change_count == 12
+
+
+def test_a_file_that_breaks_while_streaming_fails_and_writes_nothing(
+    org, system, alice, tmp_path, monkeypatch
+):
+    from types import SimpleNamespace
+
+    from shebao.imports.readers import ImportFileError
+    from shebao.ledger import services
+
+    _, ref = alice
+
+    def rows():
+        yield _row(2, ref, _fact(ref, P, "2025-03", employer_due=D("1")))
+        raise ImportFileError("encoding", "第3行起无法按 GB18030 解码：请另存为 UTF-8 后重新上传")
+
+    parsed = SimpleNamespace(
+        profile=SimpleNamespace(code="generic_long"), rows=rows, warnings=[], context_found={}
+    )
+    monkeypatch.setattr(services, "_parse", lambda *a, **k: parsed)
+    path = tmp_path / "x.csv"
+    path.write_bytes(b"x")
+    run = services.ledger_file_ingest(
+        entity=org["bj"], path=path, filename="x.csv", source="cli", actor=system
+    )
+    assert run.status == "failed" and run.errors == [
+        {"message": "第3行起无法按 GB18030 解码：请另存为 UTF-8 后重新上传", "code": "encoding"}
+    ]
+    assert not ContributionRecord.objects.exists() and not SourceRow.objects.exists()
