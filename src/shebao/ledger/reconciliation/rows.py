@@ -320,7 +320,9 @@ class RowBuilder:
                     "employee": _money(ee),
                 }
             )
-        total = None if employer is None and employee is None else (employer or ZERO) + (employee or ZERO)
+        # Every insurance has an employer part: when the records do not state it, the total is not
+        # known either (a stated 0.00 employee part of 工伤 is not the month's amount).
+        total = None if employer is None else employer + (employee or ZERO)
         return total, {
             "recorded": {
                 "employer": _money(employer),
