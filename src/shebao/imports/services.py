@@ -218,9 +218,38 @@ def import_batch_create(
     scope = _scope(actor.user)
     if default_entity is not None and scope is not None and default_entity.pk not in scope:
         raise PermissionDenied(f"无权导入到参保主体“{default_entity.name}”")
+    batch = import_file_store(
+        actor=actor,
+        kind=ImportBatch.Kind.ROSTER,
+        data=data,
+        filename=filename,
+        default_entity=default_entity,
+        mode=mode,
+        action="import.upload",
+        changes={"mode": mode, "default_entity": default_entity.code if default_entity else ""},
+        on_commit=(lambda b: _enqueue_parse(b.pk)) if enqueue else None,
+    )
+    return batch
+
+
+def import_file_store(
+    *,
+    actor: Actor,
+    kind: str,
+    data: bytes,
+    filename: str,
+    default_entity: Entity | None,
+    action: str,
+    changes: dict[str, Any],
+    mode: str = Mode.ALL_OR_NOTHING,
+    on_commit: Callable[[ImportBatch], None] | None = None,
+) -> ImportBatch:
+    """Keep an uploaded file as a batch (private storage, SHA-256, size) with its audit row, in one
+    transaction; the stored file is removed again if that transaction fails. The roster import and
+    the contribution-ledger upload both keep their files this way, under one retention policy."""
     name = _safe_file_name(filename)
     batch = ImportBatch(
-        kind=ImportBatch.Kind.ROSTER,
+        kind=kind,
         file_name=name,
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
@@ -234,18 +263,12 @@ def import_batch_create(
             batch.save()
             audit_record(
                 actor=actor,
-                action="import.upload",
+                action=action,
                 obj=batch,
-                changes={
-                    "file_name": name,
-                    "sha256": batch.sha256,
-                    "size": batch.size,
-                    "mode": mode,
-                    "default_entity": default_entity.code if default_entity else "",
-                },
+                changes={"file_name": name, "sha256": batch.sha256, "size": batch.size, **changes},
             )
-            if enqueue:
-                _enqueue_parse(batch.pk)
+            if on_commit is not None:
+                on_commit(batch)
     except BaseException:
         batch.file.delete(save=False)
         raise

@@ -336,6 +336,42 @@ def _merge(into: _Merged | None, fact: F.ContributionFact, row: int) -> _Merged:
     return _Merged(row=row, values=values, explicit_status=explicit, evidence=evidence)
 
 
+def _new_values(m: _Merged | tuple[F.ContributionFact, int]) -> tuple:
+    """The columns of a new month after its key (posting_period … source_row, _RECORD_COLUMNS
+    order), from one fact as it came (the common case of a first import: no merge dictionary) or
+    from the merge of several."""
+    if m.__class__ is tuple:
+        fact, row = m
+        status = fact.status
+        return (
+            None if fact.posting_period is None else _ym(fact.posting_period),
+            fact.base,
+            fact.employer_due,
+            fact.employee_due,
+            fact.employer_paid,
+            fact.employee_paid,
+            fact.late_fee,
+            _EXPLICIT[status] if status is not None else _status_of_fact(fact),
+            "" if fact.payment_type is None else fact.payment_type._value_,
+            fact.evidence._value_,
+            row,
+        )
+    v = m.values
+    return (
+        v.get("posting_period"),
+        v.get("base"),
+        v.get("employer_due"),
+        v.get("employee_due"),
+        v.get("employer_paid"),
+        v.get("employee_paid"),
+        v.get("late_fee"),
+        _status(v, m.explicit_status, None),
+        v.get("payment_type", ""),
+        m.evidence,
+        m.row,
+    )
+
+
 def _status_of_fact(fact: F.ContributionFact) -> str:
     """_status for a month stated by one fact with no explicit status."""
     if fact.employer_paid is not None or fact.employee_paid is not None:
@@ -572,68 +608,9 @@ class _Applier:
         for key, m in merged.items():
             person_id, insurance, period, unit = key
             current = existing.get(key)
-            if m.__class__ is tuple:
-                fact, row = m
-                if current is None:
-                    # The common case of a first import, without the merge dictionary.
-                    status = fact.status
-                    inserts.append(
-                        (
-                            person_id,
-                            insurance,
-                            period,
-                            unit,
-                            entity_id,
-                            None if fact.posting_period is None else _ym(fact.posting_period),
-                            fact.base,
-                            fact.employer_due,
-                            fact.employee_due,
-                            fact.employer_paid,
-                            fact.employee_paid,
-                            fact.late_fee,
-                            _EXPLICIT[status] if status is not None else _status_of_fact(fact),
-                            "" if fact.payment_type is None else fact.payment_type._value_,
-                            fact.evidence._value_,
-                            row,
-                            run_id,
-                            run_id,
-                        )
-                    )
-                    self.tally.records_created += 1
-                    span = new_spans.get((person_id, insurance))
-                    if span is None:
-                        new_spans[(person_id, insurance)] = [period, period, 1]
-                    else:
-                        if period < span[0]:
-                            span[0] = period
-                        elif period > span[1]:
-                            span[1] = period
-                        span[2] += 1
-                    continue
-                m = _merge(None, fact, row)
             if current is None:
-                v = m.values
                 inserts.append(
-                    (
-                        person_id,
-                        insurance,
-                        period,
-                        unit,
-                        entity_id,
-                        v.get("posting_period"),
-                        v.get("base"),
-                        v.get("employer_due"),
-                        v.get("employee_due"),
-                        v.get("employer_paid"),
-                        v.get("employee_paid"),
-                        v.get("late_fee"),
-                        _status(v, m.explicit_status, None),
-                        v.get("payment_type", ""),
-                        m.evidence,
-                        m.row,
-                        run_id,
-                        run_id,
-                    )
+                    (person_id, insurance, period, unit, entity_id, *_new_values(m), run_id, run_id)
                 )
                 self.tally.records_created += 1
                 span = new_spans.get((person_id, insurance))
@@ -646,6 +623,8 @@ class _Applier:
                         span[1] = period
                     span[2] += 1
                 continue
+            if m.__class__ is tuple:
+                m = _merge(None, *m)
             after: dict[str, Any] = {}
             for name, value in m.values.items():
                 old = current[name]
@@ -1122,10 +1101,8 @@ def ledger_upload_create(
     """Store an uploaded export and preview it: the returned run is PREVIEWED (counts of what
     confirming would do) or FAILED (why the file cannot be read). The file is kept as an
     ImportBatch of kind ``ledger`` under the uploads' retention policy until it is confirmed."""
-    from django.core.files.base import ContentFile
-
     from shebao.imports.models import ImportBatch
-    from shebao.imports.services import _safe_file_name
+    from shebao.imports.services import import_file_store
 
     _ensure_entity_access(actor, entity)
     if not data:
@@ -1138,33 +1115,15 @@ def ledger_upload_create(
             "或把文件放入投递文件夹",
             field_errors={"file": "文件太大"},
         )
-    name = _safe_file_name(filename)
-    batch = ImportBatch(
+    batch = import_file_store(
+        actor=actor,
         kind=ImportBatch.Kind.LEDGER,
-        file_name=name,
-        sha256=hashlib.sha256(data).hexdigest(),
-        size=len(data),
-        uploaded_by=actor.user,
+        data=data,
+        filename=filename,
         default_entity=entity,
+        action="ledger.upload",
+        changes={"entity": entity.code},
     )
-    batch.file.save(name, ContentFile(data), save=False)
-    try:
-        with transaction.atomic():
-            batch.save()
-            audit_record(
-                actor=actor,
-                action="ledger.upload",
-                obj=batch,
-                changes={
-                    "file_name": name,
-                    "sha256": batch.sha256,
-                    "size": batch.size,
-                    "entity": entity.code,
-                },
-            )
-    except BaseException:
-        batch.file.delete(save=False)
-        raise
     return _preview(actor=actor, entity=entity, batch=batch, options=options or IngestOptions())
 
 
