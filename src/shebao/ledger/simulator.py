@@ -266,9 +266,14 @@ class _Amounts:
         key = (id(period), wage)
         if key not in self._lines:
             merged = {i for i, t in period.items.items() if t.merged_into is not None}
-            wanted = [i for i in SOCIAL_INSURANCES if i in period.items and i not in merged] or list(
-                DEFAULT_INSURANCES
-            )
+            # Every social insurance is served, with null amounts where the library lacks the
+            # figures (Guangzhou has only pension figures on record; its employees still have
+            # medical insurance every month), except one merged into another in this period.
+            wanted = [
+                i
+                for i in SOCIAL_INSURANCES
+                if i not in merged and (i in DEFAULT_INSURANCES or i in period.items)
+            ]
             out: dict[Insurance, tuple] = dict.fromkeys(wanted, (None, None, None))
             if wage is not None and wage > 0:
                 from shebao.policy.calculators._base import CalcError

@@ -228,3 +228,17 @@ def test_fault_injection_is_seeded(org, make_employee):
     assert 1 <= len(bad) <= 2 and {r["record_id"] for r in bad} <= sim.bad_records
     with pytest.raises(ValueError):
         Simulator(dataset, faults=["explode"])
+
+
+def test_every_insurance_is_served_even_where_the_library_lacks_its_figures(system, make_employee):
+    """广州 has pension figures only: its employees still have the other insurances every month,
+    served with null amounts (never invented), not left out."""
+    from shebao.org.services import entity_create
+
+    gz = entity_create(
+        actor=system, code="GZ01", name="广州示例有限公司", uscc="91440101MA5CX12346", city="广州"
+    )
+    make_employee(entity=gz, department=None, hire_date=dt.date(2025, 1, 1), declared_wage=Decimal("9000"))
+    dataset = build_dataset(entity_codes=["GZ01"], months=3, seed=1, today=TODAY)
+    served = {r.insurance for r in _c(dataset) if r.unit_no == "GZ01" and r.period == "2026-05"}
+    assert {"pension", "medical", "unemployment", "work_injury"} <= served
