@@ -282,3 +282,22 @@ def test_no_plaintext_identity_or_phone_number_at_rest():
         raw = b"".join(p.read_bytes() for p in _sqlite_files())
         assert org.people[-1].name.encode() in raw and _bidx(org.people[-1]).encode() in raw
         assert not [s for s in secrets if s.encode() in raw]
+
+
+@pytest.mark.django_db
+def test_seed_loads_contribution_history_through_the_simulator_and_connectors():
+    """`seed --ledger-months`: nothing written straight into the ledger — one "模拟平台" HTTP
+    connector per entity synced from the simulator, then a full reconciliation."""
+    from shebao.demo.ledger import SIMULATOR_PORT
+    from shebao.ledger.models import Connector, ContributionRecord, Discrepancy, SyncRun
+
+    out = io.StringIO()
+    call_command("seed", employees=120, seed=7, ledger_months=6, stdout=out)
+    connectors = list(Connector.objects.select_related("entity"))
+    assert connectors and all(c.is_simulator and c.kind == "http" for c in connectors)
+    assert {c.base_url for c in connectors} == {f"http://127.0.0.1:{SIMULATOR_PORT}"}  # where `up` serves it
+    runs = SyncRun.objects.filter(connector__isnull=False, source="simulator")
+    assert runs.count() == len(connectors) and set(runs.values_list("status", flat=True)) == {"succeeded"}
+    assert ContributionRecord.objects.count() == sum(r.counts["records_created"] for r in runs)
+    assert Discrepancy.objects.exists()
+    assert "模拟平台" in out.getvalue()
