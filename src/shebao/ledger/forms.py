@@ -174,9 +174,19 @@ class MappingForm(ServiceErrorsMixin, forms.Form):
         initial="long",
     )
     code = forms.SlugField(
-        label=_("模板编码"), max_length=60, help_text=_("英文字母、数字、- 和 _，如 my-city-export")
+        label=_("模板编码"),
+        max_length=60,
+        help_text=_("英文字母、数字、- 和 _，如 my-city-export"),
+        error_messages={
+            "required": _("请填写模板编码，如 my-city-export"),
+            "invalid": _("模板编码只能包含英文字母、数字、- 和 _，如 my-city-export"),
+        },
     )
-    title = forms.CharField(label=_("模板名称"), max_length=120)
+    title = forms.CharField(
+        label=_("模板名称"),
+        max_length=120,
+        error_messages={"required": _("请填写模板名称，如 某市社保缴费明细")},
+    )
 
     def __init__(self, *args, columns: list[dict], shape: str = "long", **kwargs):
         super().__init__(*args, **kwargs)

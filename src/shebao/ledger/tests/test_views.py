@@ -274,3 +274,20 @@ def test_only_admins_manage_connectors(login, clerk, org):
     client = login(clerk)
     assert client.get(reverse("ledger:connector_create", args=["drop_folder"])).status_code == 403
     assert client.get(reverse("ledger:connectors")).status_code == 200
+
+
+def test_drop_folder_outside_the_allowed_roots_is_refused(login, admin, org, tmp_path, settings):
+    from shebao.ledger.models import Connector
+
+    settings.SHEBAO_DROP_FOLDER_ROOTS = [str(tmp_path / "allowed")]
+    client = login(admin)
+    for folder, message in (
+        (str(tmp_path / "elsewhere"), "不在允许的目录之内"),
+        ("relative/path", "请填写完整路径"),
+    ):
+        response = client.post(
+            reverse("ledger:connector_create", args=["drop_folder"]),
+            {"entity": org["bj"].pk, "name": "投递", "folder": folder, "interval_minutes": 60},
+        )
+        assert response.status_code == 200 and message in response.content.decode()
+    assert not Connector.objects.exists()

@@ -145,3 +145,28 @@ def test_unrecognised_file_mapped_by_hand_becomes_a_profile(login, admin, org, m
     _upload(client, org, "本地格式2.csv", data)
     third = SyncRun.objects.order_by("-pk").first()
     assert third.status == "previewed" and third.profile == "local-export"
+
+
+@pytest.mark.parametrize(
+    ("post", "expected"),
+    [
+        ({"code": "generic_long", "col_0": "name", "col_1": "id_number"}, "与系统内置模板重复"),
+        ({"code": "only-insurance", "col_2": "insurance"}, "格式模板有误"),
+        ({"code": "坏 编码", "col_0": "name", "col_1": "id_number"}, "模板编码只能包含英文字母"),
+    ],
+)
+def test_bad_column_mapping_is_refused_with_a_reason_and_saves_nothing(login, admin, org, post, expected):
+    from shebao.ledger.models import ExportProfile
+
+    data = golden.csv_bytes(
+        [["职员", "身份号", "保险项目", "月份", "公司出"], ["甲", "x", "养老", "2026-01", "1"]]
+    )
+    client = login(admin)
+    _upload(client, org, "本地格式.csv", data)
+    run = SyncRun.objects.get()
+    response = client.post(
+        reverse("ledger:run_mapping", args=[run.pk]), {"save": "1", "shape": "long", "title": "本地", **post}
+    )
+    assert response.status_code == 200
+    assert expected in response.content.decode()
+    assert not ExportProfile.objects.exists() and SyncRun.objects.count() == 1
