@@ -559,20 +559,13 @@ def _paid_sums(person_ids: list[int], entity_ids: list[int]) -> dict[int, Decima
 # --- column mapping of an unrecognised upload ----------------------------------------------------
 
 
-def _is_header_like(cells: list) -> bool:
-    texts = [str(c).strip() for c in cells if c is not None and str(c).strip()]
-    if len(texts) < 2:
-        return False
-    numeric = sum(1 for t in texts if t.replace(".", "", 1).replace(",", "").replace("-", "").isdigit())
-    return numeric * 2 < len(texts)
-
-
 def upload_columns(*, run: SyncRun, samples: int = 3) -> dict[str, Any] | None:
     """The header row of an uploaded file (the first row that reads like one) with a few sample
     values per column, identity numbers masked; None when the file is gone or unreadable."""
     from shebao.imports.fields import looks_sensitive, mask_sensitive
     from shebao.imports.readers import ImportFileError
     from shebao.ledger import parsing
+    from shebao.ledger.parsing.layout import candidates
 
     batch = run.import_batch
     if batch is None or batch.file_purged_at is not None or not batch.file:
@@ -582,10 +575,14 @@ def upload_columns(*, run: SyncRun, samples: int = 3) -> dict[str, Any] | None:
     except (ImportFileError, OSError):
         return None
     sheet = source.sheets[0]
-    head = sheet.head(40)
-    index = next((i for i, (_, cells) in enumerate(head) if _is_header_like(cells)), None)
-    if index is None:
+    # Of the rows the parsing engine would accept as a header (no identity-number-like cells),
+    # the one naming the most columns (title-block rows name fewer); the earliest on a tie.
+    layouts = [lo for lo in candidates(sheet, 1) if sum(1 for t in lo.leaves if t) >= 2]
+    if not layouts:
         return None
+    layout = max(layouts, key=lambda lo: (sum(1 for t in lo.leaves if t), -lo.index))
+    head = sheet.head()
+    index = layout.index
     header_row, cells = head[index]
     headers = [("" if c is None else str(c).strip()) for c in cells]
     values: list[list[str]] = [[] for _ in headers]

@@ -170,3 +170,19 @@ def test_bad_column_mapping_is_refused_with_a_reason_and_saves_nothing(login, ad
     assert response.status_code == 200
     assert expected in response.content.decode()
     assert not ExportProfile.objects.exists() and SyncRun.objects.count() == 1
+
+
+def test_mapping_page_finds_the_header_below_a_title_block(login, admin, org):
+    data = golden.csv_bytes(
+        [
+            ["本地缴费情况表"],
+            ["单位：示例公司", "月份：2026-01"],
+            ["职员", "身份号", "保险项目", "月份", "公司出"],
+            ["甲", "110105199001010016", "养老", "2026-01", "1"],
+        ]
+    )
+    client = login(admin)
+    _upload(client, org, "带标题.csv", data)
+    run = SyncRun.objects.get()
+    page = client.get(reverse("ledger:run_mapping", args=[run.pk])).content.decode()
+    assert "第 3 行是表头" in page and "保险项目" in page and "公司出" in page
