@@ -23,7 +23,6 @@ from pydantic import AfterValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
 from shebao.accounts.models import User
-from shebao.accounts.permissions import entity_scope_ids
 from shebao.api.auth import actor_for, read_auth, write_auth
 from shebao.api.schemas import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, EntityRef, ErrorOut, Out
 from shebao.core.exceptions import ApplicationError
@@ -374,27 +373,6 @@ def _profile_data(profile: Any) -> dict[str, str]:
     return {"code": profile.code, "title": profile.title, "shape": profile.shape, "note": profile.note or ""}
 
 
-def _result_add(total: dict[str, Any] | None, part: dict[str, Any]) -> dict[str, Any]:
-    """Add up ``ReconcileResult.to_dict()`` of several entities."""
-    if total is None:
-        return dict(part)
-    out = dict(total)
-    for key, value in part.items():
-        old = out.get(key)
-        if isinstance(value, dict):  # counts by kind
-            merged = dict(old or {})
-            for kind, n in value.items():
-                merged[kind] = merged.get(kind, 0) + n
-            out[key] = merged
-        elif isinstance(value, list):
-            out[key] = list(dict.fromkeys([*(old or []), *value]))
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            out[key] = (old or 0) + value
-        else:
-            out[key] = value
-    return out
-
-
 # --- uploads and runs ------------------------------------------------------------------------
 
 
@@ -591,17 +569,12 @@ def reconcile(request: HttpRequest, payload: Body[ReconcileIn]):
     """按花名册与台账重新计算差异（一个参保主体，或您负责的全部主体）。已不再出现的差异标记为已消除。
     请求体：`{"entity": "BJ01"}` 或 `{}`。"""
     user = request.auth.user
-    actor = actor_for(request)
     entity = _entity(user, payload.entity)
-    scoped = entity is None and entity_scope_ids(user) is not None
-    # A specialist's "all" is their own entities, one by one; an HR admin's is every entity at once.
-    targets: list[Entity | None] = list(selectors.entities_for(user)) if scoped else [entity]
-    result: dict[str, Any] | None = None
-    for target in targets:
-        result = _result_add(result, services.ledger_reconcile(actor=actor, entity=target).to_dict())
+    # No entity: the service reconciles the caller's own entities (all of them for an HR admin).
+    result = services.ledger_reconcile(actor=actor_for(request), entity=entity).to_dict()
     open_counts = selectors.discrepancy_counts(user=user, entity=entity)
     return {
-        **(result or {}),
+        **result,
         "entities": [e.code for e in ([entity] if entity else selectors.entities_for(user))],
         "open": open_counts,
         "open_total": sum(open_counts.values()),

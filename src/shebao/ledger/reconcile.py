@@ -217,14 +217,22 @@ def discrepancies_recompute(
     employee_ids: Iterable[int] | None = None,
     person_ids: Iterable[int] | None = None,
     today: dt.date | None = None,
+    entity_ids: Iterable[int] | None = None,
 ) -> ReconcileResult:
-    """Recompute discrepancies: every entity (or ``entity``) in full, or only the given employees
-    and ledger people (incremental, after a sync). See the module docstring for the rules.
+    """Recompute discrepancies: every entity (or ``entity``, or the entities ``entity_ids``) in
+    full, or only the given employees and ledger people (incremental, after a sync). See the
+    module docstring for the rules.
 
     Explanations are stored text, so they are written in the product's language (Simplified
     Chinese) whatever language the request or command runs in."""
     with translation.override(settings.LANGUAGE_CODE):
-        return _recompute(entity=entity, employee_ids=employee_ids, person_ids=person_ids, today=today)
+        return _recompute(
+            entity=entity,
+            employee_ids=employee_ids,
+            person_ids=person_ids,
+            today=today,
+            entity_ids=entity_ids,
+        )
 
 
 def _recompute(
@@ -233,6 +241,7 @@ def _recompute(
     employee_ids: Iterable[int] | None = None,
     person_ids: Iterable[int] | None = None,
     today: dt.date | None = None,
+    entity_ids: Iterable[int] | None = None,
 ) -> ReconcileResult:
     """Recompute discrepancies: every entity (``entity=None``) or one, in full — or only for the
     given employees and ledger people (incremental: what a sync touched). Rows of the scope not
@@ -251,6 +260,8 @@ def _recompute(
     else:
         employees = people = unknown = None
         entities = Entity.objects.filter(pk=entity.pk) if entity is not None else Entity.objects.all()
+        if entity_ids is not None:
+            entities = entities.filter(pk__in=list(entity_ids))
     units = units_map()
     citations = set(
         Article.objects.filter(citation_id__in=ALL_CITATIONS).values_list("citation_id", flat=True)

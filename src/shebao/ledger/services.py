@@ -1270,12 +1270,17 @@ def ledger_profile_save(*, actor: Actor, code: str, title: str, definition: dict
 
 
 def ledger_reconcile(*, actor: Actor, entity: Entity | None = None) -> Any:
-    """Full reconciliation on demand (one entity or all), audited."""
+    """Full reconciliation on demand, audited: one entity, or all the entities the actor is
+    responsible for (every entity for an HR admin or the system)."""
+    from shebao.accounts.permissions import entity_scope_ids
     from shebao.ledger.reconcile import discrepancies_recompute
 
+    scope = None
     if entity is not None:
         _ensure_entity_access(actor, entity)
-    result = discrepancies_recompute(entity=entity)
+    elif actor.user is not None:
+        scope = entity_scope_ids(actor.user)
+    result = discrepancies_recompute(entity=entity, entity_ids=scope)
     audit_record(
         actor=actor,
         action="ledger.reconcile",

@@ -291,3 +291,21 @@ def test_drop_folder_outside_the_allowed_roots_is_refused(login, admin, org, tmp
         )
         assert response.status_code == 200 and message in response.content.decode()
     assert not Connector.objects.exists()
+
+
+def test_reconciling_all_touches_only_the_users_own_entities(
+    login, clerk, org, django_capture_on_commit_callbacks
+):
+    """A Beijing-only specialist's 重新核对 (no entity chosen) must not recompute 深圳's rows."""
+    stale = {
+        "kind": Discrepancy.Kind.UNKNOWN_PERSON,
+        "explanation": "旧数据",
+        "last_seen_at": timezone.now(),
+    }
+    bj = Discrepancy.objects.create(fingerprint="bj-stale", entity=org["bj"], **stale)
+    sz = Discrepancy.objects.create(fingerprint="sz-stale", entity=org["sz"], **stale)
+    response = login(clerk).post(reverse("ledger:reconcile"), {"entity": ""})
+    assert response.status_code == 302
+    bj.refresh_from_db()
+    sz.refresh_from_db()
+    assert bj.status == "resolved" and sz.status == "open"
