@@ -12,6 +12,7 @@ from typing import Any
 from django.db.models import Count, Max, Min, Q, QuerySet
 from django.utils import timezone
 
+from shebao.accounts.models import Role
 from shebao.accounts.permissions import can_view_roster, employee_scope, entity_scope_ids
 from shebao.core.yearmonth import YearMonth
 from shebao.ledger.models import (
@@ -72,13 +73,16 @@ def entity_for(user, code_or_pk) -> Entity | None:
 # --- sync runs -----------------------------------------------------------------------------------
 
 
-def sync_run_list(*, user, entity: Entity | None = None, limit: int = 100) -> list[SyncRun]:
+def sync_runs(*, user, entity: Entity | None = None) -> QuerySet[SyncRun]:
+    """The user's entities' runs, newest first (for paging)."""
     qs = SyncRun.objects.filter(entity__in=entities_for(user)).select_related(
         "entity", "triggered_by", "connector"
     )
-    if entity is not None:
-        qs = qs.filter(entity=entity)
-    return list(qs[:limit])
+    return qs if entity is None else qs.filter(entity=entity)
+
+
+def sync_run_list(*, user, entity: Entity | None = None, limit: int = 100) -> list[SyncRun]:
+    return list(sync_runs(user=user, entity=entity)[:limit])
 
 
 def sync_run_get(*, user, run_id: int) -> SyncRun | None:
@@ -451,7 +455,7 @@ def discrepancy_list(
     qs = Discrepancy.objects.filter(entity__in=entities_for(user)).select_related(
         "entity", "employee", "person", "unit"
     )
-    if user.role not in ("hr_admin", "auditor", "hr_specialist"):
+    if user.role not in (Role.HR_ADMIN, Role.AUDITOR, Role.HR_SPECIALIST):  # a manager: their employees
         qs = qs.filter(
             Q(employee__isnull=True) | Q(employee__in=Employee.objects.filter(employee_scope(user)))
         )
@@ -471,7 +475,8 @@ def discrepancy_counts(*, user, entity: Entity | None = None) -> dict[str, int]:
     return dict(qs.order_by().values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
 
 
-def _period_text(value: int | None) -> str | None:
+def period_text(value: int | None) -> str | None:
+    """A stored yyyymm as "2026-03" (None stays None)."""
     return None if value is None else str(_ym(value))
 
 
@@ -485,8 +490,8 @@ def discrepancy_data(d: Discrepancy) -> dict[str, Any]:
         "employee_name": d.employee.name if d.employee_id else (d.person.name if d.person_id else None),
         "insurance": d.insurance or None,
         "insurance_label": INSURANCE_LABELS.get(Insurance(d.insurance)) if d.insurance else None,
-        "period_from": _period_text(d.period_from),
-        "period_to": _period_text(d.period_to),
+        "period_from": period_text(d.period_from),
+        "period_to": period_text(d.period_to),
         "months": d.months,
         "unit": (d.unit.name or d.unit.unit_no) if d.unit_id else None,
         "amount": None if d.amount is None else format(d.amount, "f"),
@@ -536,8 +541,8 @@ def unknown_people(*, user, entity: Entity | None = None) -> list[dict[str, Any]
                 "match": p.get_match_display(),
                 "months": per_person[p.pk]["months"],
                 "entities": [by_id[e] for e in sorted(per_person[p.pk]["entities"]) if e in by_id],
-                "period_from": _period_text(lo),
-                "period_to": _period_text(hi),
+                "period_from": period_text(lo),
+                "period_to": period_text(hi),
                 "amount": sums.get(p.pk),
             }
         )

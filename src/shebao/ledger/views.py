@@ -105,8 +105,9 @@ def upload(request: HttpRequest) -> HttpResponse:
 def run_list(request: HttpRequest) -> HttpResponse:
     require(can_view_roster(request.user))
     entity = selectors.entity_for(request.user, request.GET["entity"]) if request.GET.get("entity") else None
-    runs = selectors.sync_run_list(user=request.user, entity=entity, limit=500)
-    page = Paginator(runs, 50).get_page(request.GET.get("page"))
+    page = Paginator(selectors.sync_runs(user=request.user, entity=entity), 50).get_page(
+        request.GET.get("page")
+    )
     return render(
         request,
         "ledger/run_list.html",
@@ -129,10 +130,6 @@ CONTEXT_LABELS = {
     "si_office": _lazy("社保经办机构"),
 }
 SIDE_LABELS = {"employer": _lazy("单位缴纳"), "employee": _lazy("个人缴纳")}
-
-
-def _ym_text(value) -> str:
-    return f"{int(value) // 100:04d}-{int(value) % 100:02d}" if value else ""
 
 
 def _context_value(key: str, value) -> str:
@@ -186,7 +183,9 @@ def _run_context(request: HttpRequest, run: SyncRun) -> dict:
     period_from, period_to = run.counts.get("period_from"), run.counts.get("period_to")
     return {
         "context_items": context_items,
-        "period_span": (_ym_text(period_from), _ym_text(period_to)) if period_from else None,
+        "period_span": (selectors.period_text(period_from), selectors.period_text(period_to))
+        if period_from
+        else None,
         "profile_title": _profile_title(run.profile),
         "retry_form": retry_form,
         "asks": {e.get("field") for e in run.errors if isinstance(e, dict) and e.get("field")},
