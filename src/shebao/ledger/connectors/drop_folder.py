@@ -56,6 +56,13 @@ def _state_path(connector) -> Path:
     return base / f"connector-{connector.pk}.json"
 
 
+def folder_allowed(folder: Path) -> bool:
+    """Whether a drop folder lies under one of SHEBAO_DROP_FOLDER_ROOTS (any folder when unset)."""
+    roots = getattr(settings, "SHEBAO_DROP_FOLDER_ROOTS", None)
+    resolved = folder.expanduser().resolve()
+    return not roots or any(resolved.is_relative_to(Path(r).expanduser().resolve()) for r in roots)
+
+
 def _folder(connector) -> Path:
     text = (connector.folder or "").strip()
     if not text:
@@ -63,8 +70,7 @@ def _folder(connector) -> Path:
     folder = Path(text).expanduser().resolve()
     if not folder.is_dir():
         raise ConnectorError(f"投递文件夹不存在或不是文件夹：{folder}", code="no_folder")
-    roots = getattr(settings, "SHEBAO_DROP_FOLDER_ROOTS", None)
-    if roots and not any(folder.is_relative_to(Path(r).expanduser().resolve()) for r in roots):
+    if not folder_allowed(folder):
         raise ConnectorError(
             f"投递文件夹 {folder} 不在允许的目录（SHEBAO_DROP_FOLDER_ROOTS）之内", code="folder_refused"
         )

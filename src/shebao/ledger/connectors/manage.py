@@ -19,6 +19,7 @@ from shebao.audit.services import audit_record
 from shebao.core.context import Actor
 from shebao.core.exceptions import ApplicationError, PermissionDenied
 from shebao.ledger.connectors.base import connector_secret_set
+from shebao.ledger.connectors.drop_folder import folder_allowed
 from shebao.ledger.models import Connector
 from shebao.org.models import Entity
 
@@ -49,15 +50,11 @@ def _clean(kind: str, values: dict[str, Any]) -> dict[str, Any]:
             errors["folder"] = "请填写投递文件夹的完整路径"
         else:
             path = Path(folder).expanduser()
-            roots = getattr(settings, "SHEBAO_DROP_FOLDER_ROOTS", None)
             if not path.is_absolute():
                 errors["folder"] = "请填写完整路径（以 / 开头）"
-            elif roots and not any(
-                path.resolve().is_relative_to(Path(r).expanduser().resolve()) for r in roots
-            ):
-                errors["folder"] = "该文件夹不在允许的目录之内（SHEBAO_DROP_FOLDER_ROOTS）：" + "、".join(
-                    roots
-                )
+            elif not folder_allowed(path):
+                roots = "、".join(settings.SHEBAO_DROP_FOLDER_ROOTS)
+                errors["folder"] = f"该文件夹不在允许的目录之内（SHEBAO_DROP_FOLDER_ROOTS）：{roots}"
         out.update(folder=folder, base_url="", client_id="")
     elif kind == Connector.Kind.HTTP:
         url = (values.get("base_url") or "").strip()
