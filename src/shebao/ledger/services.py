@@ -451,7 +451,6 @@ class _Applier:
         self.tally = _Tally()
         self.events: dict[tuple[str, int], dict[str, Any]] = {}  # (kind, person) → detail
         self.new_spans: dict[tuple[int, str], list[int]] = {}  # (person, insurance) → [first, last, months]
-        self.jobs: list[tuple[str, list[tuple]]] = []  # this chunk's bulk INSERTs, run at its end
         self.key_memo: dict[str, str] = {}  # identity number → person key (blind index)
         # Column labels of the source rows, kept on the run; continued across the pages of a sync.
         self.columns: list[str] = list(run.columns or [])
@@ -550,7 +549,7 @@ class _Applier:
                         dumps(src.errors) if src.errors else "[]",
                     )
                 )
-            self.jobs.append((_source_rows_sql(), stored_rows))
+            _executemany(_source_rows_sql(), stored_rows)
         merged: dict[tuple[int, str, int, int], _Merged] = {}
         enrol: dict[tuple[int, str, int], tuple[F.EnrollmentFact, int]] = {}
         periods = self.tally.periods
@@ -581,11 +580,6 @@ class _Applier:
             self._contributions(merged)
         if enrol:
             self._enrollments(enrol)
-        if self.jobs:
-            with connection.cursor() as cursor:
-                for sql, params in self.jobs:
-                    cursor.executemany(sql, params)
-            self.jobs = []
 
     def _contributions(self, merged: dict[tuple[int, str, int, int], _Merged]) -> None:
         persons = sorted({k[0] for k in merged})
@@ -657,7 +651,7 @@ class _Applier:
                 )
         if inserts:
             now = connection.ops.adapt_datetimefield_value(timezone.now())
-            self.jobs.append((_records_sql(), [(*row, now) for row in inserts]))
+            _executemany(_records_sql(), [(*row, now) for row in inserts])
         if updates:
             self._update_records(updates)
         if revisions:
@@ -836,6 +830,11 @@ _RECORD_COLUMNS = (
 
 def _dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _executemany(sql: str, rows: list[tuple]) -> None:
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def _source_rows_sql() -> str:
@@ -1187,7 +1186,7 @@ def ledger_upload_confirm(*, actor: Actor, run: SyncRun, enqueue: bool = True) -
         sync_run_finish(run=run, status=SyncRun.Status.FAILED, errors=[{"message": message, "code": code}])
         raise ApplicationError(message, code=code)
     if enqueue:
-        from shebao.ledger.jobs import ledger_upload_apply_task
+        from shebao.ledger.tasks import ledger_upload_apply_task
 
         user_id = actor.user.pk if actor.user else None
         transaction.on_commit(lambda: ledger_upload_apply_task(run.pk, user_id, actor.ip, actor.via))

@@ -1,4 +1,4 @@
-"""Background jobs of the ledger: run the connectors that are due.
+"""Background jobs of the ledger: run the connectors that are due; apply a confirmed upload.
 
 Every five minutes ``ledger_connectors_tick_task`` looks for enabled connectors whose
 ``next_run_at`` has come, claims each with a conditional UPDATE (moving ``next_run_at`` one
@@ -17,9 +17,8 @@ from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
 from shebao.core.context import Actor
-from shebao.ledger import jobs  # noqa: F401  (the upload task: Huey registers only what tasks modules import)
 from shebao.ledger.connectors.base import ConnectorError
-from shebao.ledger.models import Connector
+from shebao.ledger.models import Connector, SyncRun
 from shebao.ledger.sync import ConnectorBusy, connector_claim, connector_run, connectors_due
 
 logger = logging.getLogger(__name__)
@@ -64,3 +63,25 @@ def ledger_connectors_tick_task() -> list[int]:
             ledger_connector_sync_task(connector.pk)
             queued.append(connector.pk)
     return queued
+
+
+# --- the ingestion wizard -------------------------------------------------------------------
+
+
+@db_task()
+def ledger_upload_apply_task(
+    run_id: int, user_id: int | None, ip: str | None = None, via: str = "worker"
+) -> str:
+    from shebao.accounts.models import User
+    from shebao.ledger.services import ledger_upload_apply, sync_run_finish
+
+    run = SyncRun.objects.select_related("entity", "import_batch").filter(pk=run_id).first()
+    if run is None:
+        return "missing"
+    user = User.objects.filter(pk=user_id).first() if user_id is not None else None
+    try:
+        run = ledger_upload_apply(actor=Actor(user=user, ip=ip, via=via), run=run)
+    except Exception as exc:  # the run must not stay "running" forever
+        logger.exception("ledger upload %s failed", run_id)
+        sync_run_finish(run=run, status=SyncRun.Status.FAILED, errors=[{"message": f"导入失败：{exc}"}])
+    return run.status
