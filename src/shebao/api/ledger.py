@@ -10,7 +10,6 @@ Identity numbers only ever leave as masks.
 
 from __future__ import annotations
 
-import posixpath
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -38,7 +37,6 @@ router = Router(tags=["缴费台账"])
 RUN_NOT_FOUND = "同步记录不存在或不在您的权限范围内"
 EMPLOYEE_NOT_FOUND = "员工不存在或不在您的权限范围内"
 ERROR_ROWS = 50
-EXTENSIONS = (".xlsx", ".xls", ".csv")
 ERRORS_READ = {401: ErrorOut, 403: ErrorOut, 422: ErrorOut}
 ERRORS_ONE = {**ERRORS_READ, 404: ErrorOut}
 
@@ -390,12 +388,6 @@ def upload(request: HttpRequest, file: File[UploadedFile], form: Form[UploadIn])
     entity = _entity(request.auth.user, form.entity)
     if entity is None:
         raise ApplicationError("请填写参保主体编码", field_errors={"entity": "必填"})
-    ext = posixpath.splitext(file.name or "")[1].lower()
-    if ext not in EXTENSIONS:
-        raise ApplicationError(
-            f"不支持的文件类型“{ext or '无扩展名'}”：请上传 .xlsx、.xls 或 .csv 文件",
-            field_errors={"file": "不支持的文件类型"},
-        )
     run = services.ledger_upload_create(
         actor=actor_for(request),
         entity=entity,

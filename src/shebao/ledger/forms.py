@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import posixpath
-
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
 from shebao.ledger.models import Discrepancy
 from shebao.ledger.selectors import entities_for
+from shebao.ledger.services import UPLOAD_EXTENSIONS as EXTENSIONS
 from shebao.web.helpers import ServiceErrorsMixin
-
-EXTENSIONS = (".xlsx", ".xls", ".csv")
 
 
 def profile_choices() -> list[tuple[str, str]]:
@@ -57,16 +54,6 @@ class UploadForm(ServiceErrorsMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["entity"].queryset = entities_for(user)
         self.fields["profile"].choices = profile_choices()
-
-    def clean_file(self):
-        upload = self.cleaned_data["file"]
-        ext = posixpath.splitext(upload.name or "")[1].lower()
-        if ext not in EXTENSIONS:
-            raise forms.ValidationError(
-                _("不支持的文件类型“%(ext)s”：请上传 .xlsx、.xls 或 .csv 文件")
-                % {"ext": ext or _("无扩展名")}
-            )
-        return upload
 
 
 class DiscrepancyFilterForm(forms.Form):

@@ -14,6 +14,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import posixpath
 import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
@@ -1079,6 +1080,7 @@ def ledger_reconcile_touched(*, entity: Entity, people: list[int]) -> None:
 # --- uploads through the wizard ------------------------------------------------------------------
 
 UPLOAD_MAX_BYTES = 50 * 1024 * 1024
+UPLOAD_EXTENSIONS = (".xlsx", ".xls", ".csv")
 
 
 def _ensure_entity_access(actor: Actor, entity: Entity) -> None:
@@ -1107,6 +1109,12 @@ def ledger_upload_create(
     if not data:
         raise ApplicationError(
             "文件是空的：请确认选择了正确的文件后重新上传", field_errors={"file": "空文件"}
+        )
+    ext = posixpath.splitext(filename or "")[1].lower()
+    if ext not in UPLOAD_EXTENSIONS:
+        raise ApplicationError(
+            f"不支持的文件类型“{ext or '无扩展名'}”：请上传 .xlsx、.xls 或 .csv 文件",
+            field_errors={"file": "不支持的文件类型"},
         )
     if len(data) > UPLOAD_MAX_BYTES:
         raise ApplicationError(
