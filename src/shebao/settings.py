@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "shebao.roster",
     "shebao.imports",
     "shebao.ledger",
+    "shebao.rules",
     "shebao.api",
     "shebao.web",
     "shebao.demo",

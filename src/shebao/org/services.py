@@ -12,8 +12,14 @@ from shebao.policy.selectors import city_resolve
 
 
 def organisation_get_or_create(*, name: str = "示例集团") -> Organisation:
+    """The deployment's organisation; created on first use with the default alert rules."""
     org = Organisation.objects.order_by("id").first()
-    return org or Organisation.objects.create(name=name)
+    if org is None:
+        from shebao.rules.services import rules_install_defaults
+
+        org = Organisation.objects.create(name=name)
+        rules_install_defaults()
+    return org
 
 
 def uscc_normalise(value: str) -> str:

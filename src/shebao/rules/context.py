@@ -1,0 +1,178 @@
+"""What one evaluation knows: the day it judges (``as_of``), which employees and ledger people it
+is limited to (incremental evaluation), each rule's scope as queryset filters, and the data
+window per entity and insurance (cached for the evaluation)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Max, Q, QuerySet
+
+from shebao.core.yearmonth import YearMonth
+from shebao.ledger.models import ContributionRecord, EnrollmentStatus
+from shebao.org.models import Department, Entity
+from shebao.policy.terms import Insurance
+from shebao.roster.models import EmploymentSpell, EmploymentType
+
+# Not expected to be covered (the same assumption as reconciliation's: see shebao.ledger.reconcile).
+EXEMPT_TYPES = (EmploymentType.INTERN.value, EmploymentType.RETIREE_REHIRE.value)
+SOCIAL_INSURANCES = (
+    Insurance.PENSION.value,
+    Insurance.MEDICAL.value,
+    Insurance.MATERNITY.value,
+    Insurance.UNEMPLOYMENT.value,
+    Insurance.WORK_INJURY.value,
+)
+HOUSING_FUND = Insurance.HOUSING_FUND.value
+# A month with one of these statuses is not covered: benefits stop while contributions are unpaid
+# (e.g. 《上海市医疗保障条例》第十五条), and a refunded month was never covered.
+NOT_COVERING = (
+    ContributionRecord.Status.UNPAID.value,
+    ContributionRecord.Status.ARREARS.value,
+    ContributionRecord.Status.REFUNDED.value,
+)
+
+
+def ym_int(ym: YearMonth) -> int:
+    return ym.year * 100 + ym.month
+
+
+def ym_of(value: int) -> YearMonth:
+    return YearMonth(value // 100, value % 100)
+
+
+def ym_text(value: int | None) -> str:
+    return "" if value is None else f"{value // 100:04d}-{value % 100:02d}"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """A rule's scope: empty tuples mean everything."""
+
+    entity_ids: tuple[int, ...] = ()
+    department_ids: tuple[int, ...] = ()  # with their subtrees
+    employment_types: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, rule) -> Scope:
+        return cls(
+            tuple(sorted(e.pk for e in rule.entities.all())),
+            tuple(sorted(d.pk for d in rule.departments.all())),
+            tuple(rule.employment_types or ()),
+        )
+
+    @property
+    def everything(self) -> bool:
+        return not (self.entity_ids or self.department_ids or self.employment_types)
+
+    def department_q(self, field: str) -> Q:
+        paths = list(Department.objects.filter(pk__in=self.department_ids).values_list("path", flat=True))
+        sub = Q()
+        for path in paths:
+            sub |= Q(path__startswith=path)
+        return Q(**{f"{field}__in": Department.objects.filter(sub).values("id")})
+
+    def spell_q(self) -> Q:
+        """On EmploymentSpell."""
+        q = Q()
+        if self.entity_ids:
+            q &= Q(entity_id__in=self.entity_ids)
+        if self.department_ids:
+            q &= self.department_q("department_id")
+        if self.employment_types:
+            q &= Q(employment_type__in=self.employment_types)
+        return q
+
+    def employee_q(self, prefix: str, entity_field: str) -> Q:
+        """On a model with an employee FK (``prefix`` = "employee") and an entity field."""
+        q = Q()
+        if self.entity_ids:
+            q &= Q(**{f"{entity_field}__in": self.entity_ids})
+        if self.department_ids:
+            q &= self.department_q(f"{prefix}__department_id")
+        if self.employment_types:
+            q &= Q(**{f"{prefix}__employment_type__in": self.employment_types})
+        return q
+
+
+@dataclass
+class Context:
+    as_of: dt.date
+    employee_ids: frozenset[int] | None = None  # None: everyone (full evaluation)
+    person_ids: frozenset[int] | None = None
+    _horizons: dict[tuple[int, str], int | None] = field(default_factory=dict)
+    _statuses: dict[tuple[int, str], bool] = field(default_factory=dict)
+    _entities: dict[int, Entity] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def incremental(self) -> bool:
+        return self.employee_ids is not None
+
+    @property
+    def month(self) -> int:
+        return ym_int(YearMonth.of(self.as_of))
+
+    def entity(self, pk: int) -> Entity:
+        if pk not in self._entities:
+            self._entities[pk] = Entity.objects.select_related("city").get(pk=pk)
+        return self._entities[pk]
+
+    # --- the data window -----------------------------------------------------------------------
+
+    def horizon(self, entity_id: int, insurance: str) -> int | None:
+        """The last month the entity's data holds for the insurance (yyyymm), or None."""
+        key = (entity_id, insurance)
+        if key not in self._horizons:
+            self._horizons[key] = (
+                ContributionRecord.objects.filter(entity_id=entity_id, insurance=insurance)
+                .order_by()
+                .aggregate(m=Max("period"))["m"]
+            )
+        return self._horizons[key]
+
+    def has_statuses(self, entity_id: int, insurance: str) -> bool:
+        key = (entity_id, insurance)
+        if key not in self._statuses:
+            self._statuses[key] = EnrollmentStatus.objects.filter(
+                entity_id=entity_id, insurance=insurance
+            ).exists()
+        return self._statuses[key]
+
+    def side_horizon(self, entity_id: int, insurances: tuple[str, ...]) -> int | None:
+        found = [h for i in insurances if (h := self.horizon(entity_id, i)) is not None]
+        return max(found) if found else None
+
+    def side_has_data(self, entity_id: int, insurances: tuple[str, ...]) -> bool:
+        return self.side_horizon(entity_id, insurances) is not None or any(
+            self.has_statuses(entity_id, i) for i in insurances
+        )
+
+    # --- who is judged -------------------------------------------------------------------------
+
+    def current_spells(self, scope: Scope) -> QuerySet[EmploymentSpell]:
+        """Spells the employee is in on ``as_of`` (the leaving day still counts), in scope."""
+        qs = EmploymentSpell.objects.filter(
+            Q(leave_date__isnull=True) | Q(leave_date__gte=self.as_of),
+            scope.spell_q(),
+            hire_date__lte=self.as_of,
+        )
+        if self.employee_ids is not None:
+            qs = qs.filter(employee_id__in=self.employee_ids)
+        return qs.order_by()
+
+    def limit(self, qs: QuerySet, *, employee_field: str = "employee_id", person_field: str | None = None):
+        """Limit a queryset to the evaluation's employees (and people), when incremental."""
+        if self.employee_ids is None:
+            return qs
+        q = Q(**{f"{employee_field}__in": self.employee_ids})
+        if person_field and self.person_ids:
+            q |= Q(**{f"{person_field}__in": self.person_ids})
+        return qs.filter(q)
+
+
+def money_text(value: Decimal | None) -> str | None:
+    return None if value is None else format(value.quantize(Decimal("0.01")), "f")

@@ -1,0 +1,326 @@
+"""Evaluation: run each rule's kind (set-based), then reconcile its matches with the stored
+findings in bulk: new keys open, vanished keys resolve (with the kind's reason), returning keys
+reopen, expired snoozes reopen, changed evidence updates in place. Every status change writes a
+``FindingTransition`` in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone, translation
+
+from shebao.rules.context import Context, Scope
+from shebao.rules.kinds import KINDS, Match, RuleKind
+from shebao.rules.models import SEVERITY_RANK, AlertRule, Finding, FindingTransition
+
+F = Finding.Status
+_UPDATE_FIELDS = [
+    "entity_id",
+    "employee_id",
+    "person_id",
+    "department_id",
+    "severity",
+    "title",
+    "details",
+    "citations",
+    "next_step",
+    "deadline",
+    "amount",
+    "digest",
+    "updated_at",
+]
+
+
+@dataclass
+class RuleOutcome:
+    rule_id: int
+    kind: str
+    matches: int = 0
+    opened: int = 0
+    reopened: int = 0
+    updated: int = 0
+    resolved: int = 0
+    unchanged: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class EvaluationResult:
+    evaluated_at: dt.datetime
+    as_of: dt.date
+    incremental: bool
+    rules: list[RuleOutcome] = field(default_factory=list)
+
+    def total(self, name: str) -> int:
+        return sum(getattr(r, name) for r in self.rules)
+
+    @property
+    def opened(self) -> int:
+        return self.total("opened") + self.total("reopened")
+
+    @property
+    def updated(self) -> int:
+        return self.total("updated")
+
+    @property
+    def resolved(self) -> int:
+        return self.total("resolved")
+
+    @property
+    def matches(self) -> int:
+        return self.total("matches")
+
+
+@dataclass(frozen=True)
+class Row:
+    """A match as the Finding row would hold it."""
+
+    key: str
+    values: dict[str, Any]
+    digest: str
+
+
+def _severity(rule: AlertRule, match: Match) -> str:
+    if match.severity is None:
+        return rule.severity
+    # a kind may lower the severity (a warning before the deadline), never raise it above the rule's
+    return min(match.severity, rule.severity, key=lambda s: SEVERITY_RANK[s])
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def build_row(rule: AlertRule, kind: RuleKind, match: Match) -> Row:
+    """The stored values of a match (wording in the product language)."""
+    with translation.override(settings.LANGUAGE_CODE):
+        title = kind.title(match.variant, match.args)[:300]
+        explanation = kind.explanation(match.variant, match.args)
+        next_step = kind.next_step(match.variant, match.args)
+    details = json.loads(
+        json.dumps(
+            {**match.details, "variant": match.variant, "args": match.args, "explanation": explanation},
+            default=_plain,
+            ensure_ascii=False,
+        )
+    )
+    values = {
+        "entity_id": match.entity_id,
+        "employee_id": match.employee_id,
+        "person_id": match.person_id,
+        "department_id": match.department_id,
+        "severity": _severity(rule, match),
+        "title": title,
+        "details": details,
+        "citations": list(kind.citations if match.citations is None else match.citations),
+        "next_step": next_step,
+        "deadline": match.deadline,
+        "amount": None if match.amount is None else match.amount.quantize(Decimal("0.01")),
+    }
+    digest = hashlib.sha256(
+        json.dumps(values, sort_keys=True, default=_plain, ensure_ascii=False).encode()
+    ).hexdigest()
+    return Row(match.key, values, digest)
+
+
+def rule_matches(rule: AlertRule, ctx: Context) -> tuple[RuleKind, list[Row]]:
+    kind = KINDS[rule.kind]
+    params = kind.parse_params(rule.params)
+    rows: dict[str, Row] = {}
+    for match in kind.evaluate(ctx, params, Scope.of(rule)):
+        row = build_row(rule, kind, match)
+        rows[row.key] = row  # a kind reports a key once; the last wins if not
+    return kind, list(rows.values())
+
+
+def _existing(rule: AlertRule, ctx: Context):
+    qs = Finding.objects.filter(rule_id=rule.pk)
+    qs = ctx.limit(qs, employee_field="employee_id", person_field="person_id")
+    return {
+        key: (pk, status, digest, until)
+        for pk, key, status, digest, until in qs.order_by().values_list(
+            "id", "key", "status", "digest", "snoozed_until"
+        )
+    }
+
+
+def preview(rule: AlertRule, ctx: Context) -> RuleOutcome:
+    """What evaluating ``rule`` would do, without writing anything."""
+    kind, rows = rule_matches(rule, ctx)
+    existing = _existing(rule, ctx) if rule.pk else {}
+    out = RuleOutcome(rule.pk or 0, rule.kind, matches=len(rows))
+    seen = set()
+    for row in rows:
+        seen.add(row.key)
+        old = existing.get(row.key)
+        if old is None:
+            out.opened += 1
+        elif old[1] == F.RESOLVED:
+            out.reopened += 1
+        elif old[2] != row.digest:
+            out.updated += 1
+        else:
+            out.unchanged += 1
+    out.resolved = sum(1 for key, old in existing.items() if key not in seen and old[1] != F.RESOLVED)
+    return out
+
+
+def evaluate_rule(rule: AlertRule, ctx: Context, *, actor_user=None) -> RuleOutcome:
+    """Evaluate one rule and store the outcome (one transaction; rules are serialised per rule)."""
+    import time
+
+    started = time.perf_counter()
+    out = RuleOutcome(rule.pk, rule.kind)
+    now = timezone.now()
+    with transaction.atomic():
+        # Take the rule's lock before reading: two evaluations of one rule never interleave
+        # (PostgreSQL: the row lock; SQLite: IMMEDIATE transactions already serialise writers).
+        locked = AlertRule.objects.filter(pk=rule.pk)
+        if connection.vendor == "postgresql":
+            locked = locked.select_for_update()
+        locked.update(last_evaluated_at=now)
+        kind, rows = rule_matches(rule, ctx)
+        out.matches = len(rows)
+        existing = _existing(rule, ctx)
+        transitions: list[FindingTransition] = []
+        new: list[tuple[Finding, Row]] = []
+        changed: list[Finding] = []
+        reopen: list[tuple[Finding, str, str]] = []
+        label = "系统（规则评估）"
+        for row in rows:
+            old = existing.pop(row.key, None)
+            if old is None:
+                new.append(
+                    (
+                        Finding(
+                            rule=rule,
+                            kind=rule.kind,
+                            key=row.key,
+                            status=F.OPEN,
+                            digest=row.digest,
+                            first_seen_at=now,
+                            updated_at=now,
+                            status_changed_at=now,
+                            **row.values,
+                        ),
+                        row,
+                    )
+                )
+                continue
+            pk, status, digest, until = old
+            if status == F.RESOLVED:
+                reopen.append(
+                    (Finding(pk=pk, digest=row.digest, updated_at=now, **row.values), status, "问题再次出现")
+                )
+            elif status == F.SNOOZED and until is not None and until <= ctx.as_of:
+                reopen.append(
+                    (
+                        Finding(pk=pk, digest=row.digest, updated_at=now, **row.values),
+                        status,
+                        f"暂缓至 {until.isoformat()} 已到期，问题仍在",
+                    )
+                )
+            elif digest != row.digest:
+                changed.append(Finding(pk=pk, digest=row.digest, updated_at=now, **row.values))
+            else:
+                out.unchanged += 1
+        if new:
+            created = Finding.objects.bulk_create([f for f, _ in new], batch_size=500)
+            transitions += [
+                FindingTransition(
+                    finding_id=f.pk,
+                    from_status="",
+                    to_status=F.OPEN,
+                    reason="发现问题",
+                    actor=actor_user,
+                    actor_label=label,
+                )
+                for f in created
+            ]
+            out.opened = len(created)
+        if changed:
+            Finding.objects.bulk_update(changed, _UPDATE_FIELDS, batch_size=500)
+            out.updated = len(changed)
+        if reopen:
+            items = [f for f, _, _ in reopen]
+            for f in items:
+                f.status, f.status_changed_at, f.resolved_at, f.resolved_reason, f.snoozed_until = (
+                    F.OPEN,
+                    now,
+                    None,
+                    "",
+                    None,
+                )
+            Finding.objects.bulk_update(
+                items,
+                [
+                    *_UPDATE_FIELDS,
+                    "status",
+                    "status_changed_at",
+                    "resolved_at",
+                    "resolved_reason",
+                    "snoozed_until",
+                ],
+                batch_size=500,
+            )
+            transitions += [
+                FindingTransition(
+                    finding_id=f.pk,
+                    from_status=old,
+                    to_status=F.OPEN,
+                    reason=why,
+                    actor=actor_user,
+                    actor_label=label,
+                )
+                for f, old, why in reopen
+            ]
+            out.reopened = len(reopen)
+        gone = [(pk, status) for pk, status, _d, _u in existing.values() if status != F.RESOLVED]
+        if gone:
+            with translation.override(settings.LANGUAGE_CODE):
+                reason = str(translation.gettext(kind.resolved_reason))
+            ids = [pk for pk, _ in gone]
+            for i in range(0, len(ids), 500):
+                Finding.objects.filter(pk__in=ids[i : i + 500]).update(
+                    status=F.RESOLVED,
+                    resolved_at=now,
+                    resolved_reason=reason,
+                    status_changed_at=now,
+                    snoozed_until=None,
+                    updated_at=now,
+                )
+            transitions += [
+                FindingTransition(
+                    finding_id=pk,
+                    from_status=status,
+                    to_status=F.RESOLVED,
+                    reason=reason,
+                    actor=actor_user,
+                    actor_label=label,
+                )
+                for pk, status in gone
+            ]
+            out.resolved = len(gone)
+        if transitions:
+            FindingTransition.objects.bulk_create(transitions, batch_size=1000)
+    out.seconds = time.perf_counter() - started
+    return out
+
+
+def evaluate(rules: list[AlertRule], ctx: Context, *, actor_user=None) -> EvaluationResult:
+    result = EvaluationResult(timezone.now(), ctx.as_of, ctx.incremental)
+    for rule in rules:
+        result.rules.append(evaluate_rule(rule, ctx, actor_user=actor_user))
+    return result

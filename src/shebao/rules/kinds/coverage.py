@@ -1,0 +1,516 @@
+"""Kinds judged straight from the roster and the ledger: registration after hire (社保 and 公积金),
+interruptions of coverage, and the medical waiting-period risk.
+
+Each kind is one query over the current employment spells with correlated EXISTS probes on the
+ledger's (person, insurance, period, unit) unique index, so the database returns only the spells
+that match; the evidence (last covered month, the unit, the statuses since) is then read for
+those employees alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from typing import Literal
+
+from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models.functions import ExtractMonth, ExtractYear
+from django.utils.translation import gettext_noop as N_
+from pydantic import Field, field_validator
+
+from shebao.core.money import fmt
+from shebao.core.yearmonth import YearMonth
+from shebao.ledger.models import ContributionRecord, EnrollmentStatus
+from shebao.policy.calculators.medical_gap import medical_gap
+from shebao.policy.terms import INSURANCE_LABELS, Insurance
+from shebao.rules.context import (
+    EXEMPT_TYPES,
+    HOUSING_FUND,
+    NOT_COVERING,
+    SOCIAL_INSURANCES,
+    Context,
+    Scope,
+    ym_int,
+    ym_of,
+    ym_text,
+)
+from shebao.rules.kinds.base import Match, Params, RuleKind
+from shebao.rules.kinds.money import months_cost
+from shebao.rules.models import Severity
+
+S = ContributionRecord.Status
+_STATUS_LABELS = dict(S.choices)
+
+
+def _label(insurance: str) -> str:
+    return INSURANCE_LABELS[Insurance(insurance)]
+
+
+def _spell_values(qs):
+    return qs.values_list(
+        "id",
+        "employee_id",
+        "entity_id",
+        "department_id",
+        "hire_date",
+        "leave_date",
+        "declared_wage",
+        "employee__name",
+        "employee__employee_no",
+    )
+
+
+def _entities_with(
+    ctx: Context, spells, insurances: tuple[str, ...], *, month: int | None = None
+) -> list[int]:
+    """The entities among the spells whose data holds the insurances (reaching ``month`` if given)."""
+    out = []
+    for entity_id in spells.values_list("entity_id", flat=True).distinct():
+        if month is None:
+            if ctx.side_has_data(entity_id, insurances):
+                out.append(entity_id)
+        elif (h := ctx.side_horizon(entity_id, insurances)) is not None and h >= month:
+            out.append(entity_id)
+    return out
+
+
+# --- registration ---------------------------------------------------------------------------------
+
+
+class RegistrationParams(Params):
+    days: int = Field(30, ge=1, le=365, description="入职后多少天内应完成登记")
+    warn_days: int = Field(7, ge=0, le=60, description="到期前多少天开始提醒")
+
+
+class _Registration(RuleKind):
+    insurances: tuple[str, ...]
+    params = RegistrationParams
+
+    def evaluate(self, ctx: Context, params: RegistrationParams, scope: Scope) -> list[Match]:
+        warn_from = ctx.as_of - dt.timedelta(days=max(params.days - params.warn_days, 0))
+        spells = (
+            ctx.current_spells(scope)
+            .exclude(employment_type__in=EXEMPT_TYPES)
+            .filter(hire_date__lte=warn_from)
+        )
+        entities = _entities_with(ctx, spells, self.insurances)
+        if not entities:
+            return []
+        hire_ym = ExtractYear(OuterRef("hire_date")) * 100 + ExtractMonth(OuterRef("hire_date"))
+        record = ContributionRecord.objects.filter(
+            person__employee_id=OuterRef("employee_id"),
+            unit__entity_id=OuterRef("entity_id"),
+            insurance__in=self.insurances,
+            period__gte=hire_ym,
+        ).exclude(status=S.REFUNDED)
+        status = EnrollmentStatus.objects.filter(
+            Q(state=EnrollmentStatus.State.ACTIVE) | Q(since__gte=OuterRef("hire_date")),
+            person__employee_id=OuterRef("employee_id"),
+            unit__entity_id=OuterRef("entity_id"),
+            insurance__in=self.insurances,
+        ).exclude(state=EnrollmentStatus.State.NOT_ENROLLED)
+        rows = _spell_values(spells.filter(~Exists(record), ~Exists(status), entity_id__in=entities))
+        matches = []
+        for spell_id, emp_id, entity_id, dept_id, hire, _leave, wage, name, emp_no in rows:
+            deadline = hire + dt.timedelta(days=params.days)
+            overdue = ctx.as_of > deadline
+            since = (ctx.as_of - hire).days
+            months = [ym_int(m) for m in YearMonth.range(YearMonth.of(hire), YearMonth.of(ctx.as_of))]
+            amount, missing = months_cost(ctx, entity_id, self._cost_insurances(), wage, months)
+            data_through = ctx.side_horizon(entity_id, self.insurances)
+            args = {
+                "name": name,
+                "hire_date": hire.isoformat(),
+                "days": params.days,
+                "days_since": since,
+                "deadline": deadline.isoformat(),
+                "days_left": (deadline - ctx.as_of).days,
+                "days_over": (ctx.as_of - deadline).days,
+                "data_through": ym_text(data_through) or "无",
+            }
+            matches.append(
+                Match(
+                    subject=f"spell{spell_id}",
+                    entity_id=entity_id,
+                    employee_id=emp_id,
+                    department_id=dept_id,
+                    variant="overdue" if overdue else "due_soon",
+                    args=args,
+                    details={
+                        "employee_no": emp_no,
+                        "hire_date": hire.isoformat(),
+                        "deadline_rule": f"入职之日起 {params.days} 日内",
+                        "registered": False,
+                        "checked": "本单位（该参保主体）在入职当月及以后的缴费记录和参保状态",
+                        "data_through": ym_text(data_through),
+                        "months_since_hire": [ym_text(m) for m in months],
+                        "cost": {"amount": fmt(amount) if amount is not None else None, "missing": missing},
+                    },
+                    deadline=deadline,
+                    amount=amount,
+                    severity=None if overdue else Severity.WARNING,
+                )
+            )
+        return matches
+
+    def _cost_insurances(self) -> tuple[str, ...]:
+        return self.insurances
+
+
+class RegistrationOverdue(_Registration):
+    code = "registration_overdue"
+    label = N_("入职未办理社保登记")
+    summary = N_("入职后规定天数内未查到本单位的社保参保登记或缴费记录；到期前提前提醒")
+    default_name = N_("入职30日内未办理社保登记")
+    severity = Severity.CRITICAL
+    citations = ("SIL-58", "SIL-84")
+    insurances = SOCIAL_INSURANCES
+    titles = {
+        "overdue": N_(
+            "{name}入职已 {days_since} 天，仍未查到本单位的社保登记（期限 {deadline}，已超 {days_over} 天）"
+        ),
+        "due_soon": N_(
+            "{name}入职已 {days_since} 天，尚未查到本单位的社保登记，{days_left} 天后到期（{deadline}）"
+        ),
+        "default": N_("{name}未办理社保登记"),
+    }
+    explanations = {
+        "default": N_(
+            "{name}于 {hire_date} 入职。用人单位应当自用工之日起三十日内为职工申请办理社会保险登记"
+            "（规则设置为 {days} 天，期限 {deadline}）。台账（数据截至 {data_through}）中没有本单位为其参保或缴费的记录。"
+        ),
+    }
+    next_steps = {
+        "overdue": N_(
+            "立即为其办理参保登记（增员）；若因原单位未停保或医保中断无法参保，书面告知员工需提供的材料并保留回执；已办理的请导入最新的参保数据。"
+        ),
+        "due_soon": N_("在 {deadline} 前办理参保登记（增员）；若无法参保，先查明原因并书面告知员工。"),
+        "default": N_("办理参保登记。"),
+    }
+    resolved_reason = N_("已查到本单位的参保登记或缴费记录")
+
+
+class HousingFundUnregistered(_Registration):
+    code = "housing_fund_unregistered"
+    label = N_("入职未办理公积金缴存登记")
+    summary = N_("入职后规定天数内未查到本单位的住房公积金缴存登记或缴存记录（仅判断已导入公积金数据的主体）")
+    default_name = N_("入职30日内未办理公积金缴存登记")
+    severity = Severity.WARNING
+    citations = ("HFR-15",)
+    insurances = (HOUSING_FUND,)
+    titles = {
+        "overdue": N_(
+            "{name}入职已 {days_since} 天，仍未查到公积金缴存登记（期限 {deadline}，已超 {days_over} 天）"
+        ),
+        "due_soon": N_(
+            "{name}入职已 {days_since} 天，尚未查到公积金缴存登记，{days_left} 天后到期（{deadline}）"
+        ),
+        "default": N_("{name}未办理公积金缴存登记"),
+    }
+    explanations = {
+        "default": N_(
+            "{name}于 {hire_date} 入职。单位录用职工的，应当自录用之日起30日内向住房公积金管理中心办理缴存登记"
+            "（规则设置为 {days} 天，期限 {deadline}）。台账（公积金数据截至 {data_through}）中没有本单位为其缴存的记录。"
+        ),
+    }
+    next_steps = {
+        "overdue": N_("到住房公积金管理中心为其办理缴存登记并设立个人账户；已办理的请导入最新的公积金数据。"),
+        "due_soon": N_("在 {deadline} 前办理公积金缴存登记。"),
+        "default": N_("办理公积金缴存登记。"),
+    }
+    resolved_reason = N_("已查到本单位的公积金缴存登记或缴存记录")
+
+
+# --- interruptions --------------------------------------------------------------------------------
+
+
+class _GapRow:
+    __slots__ = ("spell", "insurance", "last", "unit", "after")
+
+    def __init__(self, spell, insurance, last, unit, after):
+        self.spell, self.insurance, self.last, self.unit, self.after = spell, insurance, last, unit, after
+
+
+def _gaps(ctx: Context, scope: Scope, insurance: str, threshold: int) -> list[_GapRow]:
+    """Current, non-exempt spells whose employee has had ``insurance`` covered (by any unit) at some
+    time but not in ``threshold`` (yyyymm) or later, where the entity's data reaches ``threshold``."""
+    spells = ctx.current_spells(scope).exclude(employment_type__in=EXEMPT_TYPES)
+    entities = _entities_with(ctx, spells, (insurance,), month=threshold)
+    if not entities:
+        return []
+    covering = ContributionRecord.objects.filter(
+        person__employee_id=OuterRef("employee_id"), insurance=insurance
+    ).exclude(status__in=NOT_COVERING)
+    rows = list(
+        _spell_values(
+            spells.filter(
+                ~Exists(covering.filter(period__gte=threshold)), Exists(covering), entity_id__in=entities
+            )
+        )
+    )
+    if not rows:
+        return []
+    employee_ids = sorted({r[1] for r in rows})
+    last: dict[int, int] = {}
+    units: dict[int, str] = {}
+    after: dict[int, list[dict]] = defaultdict(list)
+    for chunk in _chunks(employee_ids):
+        recs = ContributionRecord.objects.filter(
+            person__employee_id__in=chunk, insurance=insurance
+        ).order_by()
+        last.update(
+            recs.exclude(status__in=NOT_COVERING)
+            .values("person__employee_id")
+            .annotate(m=Max("period"))
+            .values_list("person__employee_id", "m")
+        )
+        for emp, period, unit_name, unit_no in (
+            recs.exclude(status__in=NOT_COVERING)
+            .filter(period__in=sorted(set(last.values())))
+            .values_list("person__employee_id", "period", "unit__name", "unit__unit_no")
+        ):
+            if last.get(emp) == period:
+                units[emp] = unit_name or unit_no
+        for emp, period, status, unit_name in recs.filter(status__in=NOT_COVERING).values_list(
+            "person__employee_id", "period", "status", "unit__name"
+        ):
+            if period > last.get(emp, 0):
+                after[emp].append(
+                    {"period": ym_text(period), "status": _STATUS_LABELS[status], "unit": unit_name}
+                )
+    return [
+        _GapRow(r, insurance, last[r[1]], units.get(r[1], ""), after.get(r[1], []))
+        for r in rows
+        if r[1] in last
+    ]
+
+
+def _chunks(items: list[int], size: int = 900):
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _gap_match(ctx: Context, g: _GapRow, *, subject: str, citations: tuple[str, ...] | None = None) -> Match:
+    spell_id, emp_id, entity_id, dept_id, hire, _leave, wage, name, emp_no = g.spell
+    last = ym_of(g.last)
+    gap_from = last.next()
+    days = (ctx.as_of - last.last_day()).days
+    months_missed = YearMonth.of(ctx.as_of) - last  # the months since the last covered one, this one included
+    missed = [ym_int(m) for m in YearMonth.range(gap_from, YearMonth.of(ctx.as_of))]
+    data_through = ctx.horizon(entity_id, g.insurance)
+    amount, missing = months_cost(ctx, entity_id, (g.insurance,), wage, missed)
+    args = {
+        "name": name,
+        "insurance": _label(g.insurance),
+        "last": str(last),
+        "gap_from": str(gap_from),
+        "days": days,
+        "months": months_missed,
+        "unit": g.unit or "未知单位",
+        "hire_date": hire.isoformat(),
+        "data_through": ym_text(data_through),
+    }
+    details = {
+        "employee_no": emp_no,
+        "insurance": g.insurance,
+        "last_covered_month": str(last),
+        "last_covered_unit": g.unit,
+        "gap_from": str(gap_from),
+        "gap_days": days,
+        "months_missed": months_missed,
+        "uncovered_records": g.after,
+        "hire_date": hire.isoformat(),
+        "gap_began_before_hire": gap_from.first_day() < hire,
+        "data_through": ym_text(data_through),
+        "backpay_estimate": {
+            "months": [ym_text(m) for m in missed],
+            "amount": fmt(amount) if amount is not None else None,
+            "missing": missing,
+        },
+    }
+    return Match(
+        subject=subject,
+        entity_id=entity_id,
+        employee_id=emp_id,
+        department_id=dept_id,
+        args=args,
+        details=details,
+        amount=amount,
+        citations=citations,
+    )
+
+
+class InterruptionParams(Params):
+    days: int = Field(30, ge=1, le=3650, description="中断超过多少天")
+
+
+class MedicalInterrupted(RuleKind):
+    code = "medical_interrupted"
+    label = N_("医保中断")
+    summary = N_(
+        "职工医保自最后一个有缴费的月份月末起中断超过规定天数（任何单位缴纳均算有缴费），并判断能否补缴免等待期"
+    )
+    default_name = N_("医保中断超过30天")
+    severity = Severity.CRITICAL
+    citations = ("SIL-58", "SH-MSR-15")
+    params = InterruptionParams
+    titles = {
+        "within": N_(
+            "{name}的医保自 {gap_from} 起中断 {days} 天（最后缴费 {last}，{unit}），{deadline} 前补缴可免等待期"
+        ),
+        "beyond": N_(
+            "{name}的医保自 {gap_from} 起中断 {days} 天（最后缴费 {last}，{unit}），已超过3个月，可能设待遇等待期"
+        ),
+        "default": N_("{name}的医保中断 {days} 天"),
+    }
+    explanations = {
+        "within": N_(
+            "台账（数据截至 {data_through}）显示{name}的职工医保最后一个有缴费的月份是 {last}（{unit}），此后 {months} 个月没有缴费。"
+            "据《基本医疗保险关系转移接续暂行办法》的报道（二手来源），中断缴费3个月（含）以内的可补缴、不设待遇等待期；"
+            "按此在 {deadline} 前补缴仍不设等待期。中断期间发生的医疗费用可能无法报销。"
+        ),
+        "beyond": N_(
+            "台账（数据截至 {data_through}）显示{name}的职工医保最后一个有缴费的月份是 {last}（{unit}），此后 {months} 个月没有缴费，"
+            "已超过3个月。据《基本医疗保险关系转移接续暂行办法》的报道（二手来源），统筹地区可对中断3个月以上的设置不超过6个月的待遇等待期，"
+            "以参保地规定为准。"
+        ),
+        "default": N_("{name}的医保中断。"),
+    }
+    next_steps = {
+        "within": N_(
+            "向员工书面告知医保中断及补缴期限（{deadline}），尽快办理参保或补缴；员工原单位未停保的，告知其联系原单位办理减员。"
+        ),
+        "beyond": N_(
+            "向员工书面告知医保中断、可能的待遇等待期及补缴安排，保留告知和确认记录；尽快恢复参保。"
+        ),
+        "default": N_("尽快恢复参保。"),
+    }
+    resolved_reason = N_("已查到最近月份的医保缴费记录")
+
+    def evaluate(self, ctx: Context, params: InterruptionParams, scope: Scope) -> list[Match]:
+        threshold = ym_int(YearMonth.of(ctx.as_of - dt.timedelta(days=params.days)))
+        out = []
+        for g in _gaps(ctx, scope, Insurance.MEDICAL.value, threshold):
+            m = _gap_match(ctx, g, subject="medical")
+            last = ym_of(g.last)
+            assessment = medical_gap(
+                gap_months=m.details["months_missed"], city_code=ctx.entity(m.entity_id).city.code
+            )
+            window_end = (last + 3).last_day()
+            within = assessment.within_three_months
+            m.variant = "within" if within else "beyond"
+            m.deadline = window_end if within else None
+            m.args["deadline"] = window_end.isoformat()
+            m.details["waiting_period"] = {
+                "within_three_months": within,
+                "backpay_without_waiting_until": window_end.isoformat(),
+                "waiting_period_max_months": assessment.waiting_period_max_months,
+                "statements": [
+                    {"text": s.text, "confidence": s.confidence.label, "source": s.source}
+                    for s in (*assessment.national, *assessment.city)
+                ],
+                "notes": list(assessment.notes),
+            }
+            out.append(m)
+        return out
+
+
+class InsuranceInterruptedParams(InterruptionParams):
+    insurances: list[
+        Literal["pension", "medical", "maternity", "unemployment", "work_injury", "housing_fund"]
+    ] = Field(default_factory=lambda: ["pension", "unemployment", "work_injury"], min_length=1)
+
+    @field_validator("insurances")
+    @classmethod
+    def _unique(cls, value: list[str]) -> list[str]:
+        return list(dict.fromkeys(value))
+
+
+class InsuranceInterrupted(RuleKind):
+    code = "insurance_interrupted"
+    label = N_("险种中断")
+    summary = N_("所选险种自最后一个有缴费的月份月末起中断超过规定天数（任何单位缴纳均算有缴费）")
+    default_name = N_("养老/失业/工伤中断超过30天")
+    severity = Severity.WARNING
+    citations = ("SIL-58", "SIL-60")
+    params = InsuranceInterruptedParams
+    titles = {"default": N_("{name}的{insurance}自 {gap_from} 起中断 {days} 天（最后缴费 {last}，{unit}）")}
+    explanations = {
+        "default": N_(
+            "台账（数据截至 {data_through}）显示{name}的{insurance}最后一个有缴费的月份是 {last}（{unit}），此后 {months} 个月没有缴费。"
+            "用人单位应当自行申报、按时足额缴纳社会保险费。"
+        )
+    }
+    next_steps = {
+        "default": N_(
+            "核实{name}的{insurance}为何中断（未增员、欠缴或已被原单位之外的单位减员），尽快恢复并补缴。"
+        )
+    }
+    resolved_reason = N_("已查到最近月份的缴费记录")
+
+    def evaluate(self, ctx: Context, params: InsuranceInterruptedParams, scope: Scope) -> list[Match]:
+        threshold = ym_int(YearMonth.of(ctx.as_of - dt.timedelta(days=params.days)))
+        out = []
+        for insurance in params.insurances:
+            cites = ("HFR-15", "HFR-20") if insurance == HOUSING_FUND else None
+            out += [
+                _gap_match(ctx, g, subject=insurance, citations=cites)
+                for g in _gaps(ctx, scope, insurance, threshold)
+            ]
+        return out
+
+
+class WaitingPeriodParams(Params):
+    months: int = Field(3, ge=1, le=24, description="医保中断超过多少个月")
+
+
+class WaitingPeriodRisk(RuleKind):
+    code = "waiting_period_risk"
+    label = N_("医保待遇等待期风险")
+    summary = N_("职工医保中断超过规定月数（默认3个月），恢复参保后可能要经过待遇等待期才能报销")
+    default_name = N_("医保中断超过3个月（等待期风险）")
+    severity = Severity.CRITICAL
+    citations = ("SH-MSR-15",)
+    params = WaitingPeriodParams
+    titles = {"default": N_("{name}的医保已中断 {months} 个月（自 {gap_from}），恢复参保后可能有待遇等待期")}
+    explanations = {
+        "default": N_(
+            "{name}的职工医保最后一个有缴费的月份是 {last}（{unit}），至今 {months} 个月没有缴费（台账数据截至 {data_through}）。"
+            "据《基本医疗保险关系转移接续暂行办法》的报道（二手来源），中断3个月以上的，统筹地区可设置不超过6个月的待遇享受等待期；"
+            "等待期内的医疗费用不能报销。各地规定不同，见下方的城市规则。"
+        )
+    }
+    next_steps = {
+        "default": N_("书面告知员工等待期风险及原因（保留员工确认），尽快恢复参保；核实当地等待期规定。")
+    }
+    resolved_reason = N_("医保已恢复缴费，或中断不再超过设定的月数")
+
+    def evaluate(self, ctx: Context, params: WaitingPeriodParams, scope: Scope) -> list[Match]:
+        threshold = ym_int(YearMonth.of(ctx.as_of) - params.months)
+        out = []
+        for g in _gaps(ctx, scope, Insurance.MEDICAL.value, threshold):
+            m = _gap_match(ctx, g, subject="medical")
+            assessment = medical_gap(
+                gap_months=m.details["months_missed"], city_code=ctx.entity(m.entity_id).city.code
+            )
+            m.details["waiting_period"] = {
+                "waiting_period_max_months": assessment.waiting_period_max_months,
+                "city_rule_known": assessment.city_rule_known,
+                "statements": [
+                    {"text": s.text, "confidence": s.confidence.label, "source": s.source}
+                    for s in (*assessment.national, *assessment.city)
+                ],
+                "notes": list(assessment.notes),
+            }
+            m.citations = tuple(dict.fromkeys((*self.citations, *assessment.citations)))
+            out.append(m)
+        return out
+
+
+__all__ = [
+    "HousingFundUnregistered",
+    "InsuranceInterrupted",
+    "MedicalInterrupted",
+    "RegistrationOverdue",
+    "WaitingPeriodRisk",
+]

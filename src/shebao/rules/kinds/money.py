@@ -1,0 +1,41 @@
+"""Money at stake, from the policy library's calculators (the same cached lines reconciliation uses)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from shebao.ledger.reconciliation.months import mi_of
+from shebao.ledger.reconciliation.policy import EntityPolicy, line_missing
+from shebao.rules.context import Context
+
+ZERO = Decimal("0")
+
+
+def entity_policy(ctx: Context, entity_id: int) -> EntityPolicy:
+    key = ("policy", entity_id)
+    if key not in ctx.cache:
+        ctx.cache[key] = EntityPolicy(ctx.entity(entity_id))
+    return ctx.cache[key]
+
+
+def months_cost(
+    ctx: Context, entity_id: int, insurances: tuple[str, ...], wage: Decimal | None, months: list[int]
+) -> tuple[Decimal | None, list[str]]:
+    """Employer + employee contributions for ``months`` (yyyymm) of ``insurances`` at ``wage``
+    (clamped to the base bounds). (None, why) when a figure is 未收录 or no wage is declared."""
+    if wage is None:
+        return None, ["申报工资未填写"]
+    if not months:
+        return ZERO, []
+    policy = entity_policy(ctx, entity_id)
+    total = ZERO
+    missing: list[str] = []
+    for insurance in insurances:
+        for month in months:
+            line = policy.line(insurance, mi_of(month), wage)
+            gaps = line_missing(line)
+            if gaps:
+                missing.extend(g for g in gaps if g not in missing)
+                continue
+            total += line.employer_amount + line.employee_amount
+    return (None if missing else total), missing
