@@ -104,11 +104,10 @@ def _plain(value: Any) -> Any:
 
 
 def build_row(rule: AlertRule, kind: RuleKind, match: Match) -> Row:
-    """The stored values of a match (wording in the product language)."""
-    with translation.override(settings.LANGUAGE_CODE):
-        title = kind.title(match.variant, match.args)[:300]
-        explanation = kind.explanation(match.variant, match.args)
-        next_step = kind.next_step(match.variant, match.args)
+    """The stored values of a match (call under the product language: the wording is stored)."""
+    title = kind.title(match.variant, match.args)[:300]
+    explanation = kind.explanation(match.variant, match.args)
+    next_step = kind.next_step(match.variant, match.args)
     details = json.loads(
         json.dumps(
             {**match.details, "variant": match.variant, "args": match.args, "explanation": explanation},
@@ -139,9 +138,10 @@ def rule_matches(rule: AlertRule, ctx: Context) -> tuple[RuleKind, list[Row]]:
     kind = KINDS[rule.kind]
     params = kind.parse_params(rule.params)
     rows: dict[str, Row] = {}
-    for match in kind.evaluate(ctx, params, Scope.of(rule)):
-        row = build_row(rule, kind, match)
-        rows[row.key] = row  # a kind reports a key once; the last wins if not
+    with translation.override(settings.LANGUAGE_CODE):
+        for match in kind.evaluate(ctx, params, Scope.of(rule)):
+            row = build_row(rule, kind, match)
+            rows[row.key] = row  # a kind reports a key once; the last wins if not
     return kind, list(rows.values())
 
 
@@ -177,150 +177,179 @@ def preview(rule: AlertRule, ctx: Context) -> RuleOutcome:
     return out
 
 
+def _lock(rule_ids: list[int], now) -> None:
+    """Take the rules' locks before reading: two evaluations of one rule never interleave
+    (PostgreSQL: the rows' locks, in id order; SQLite: IMMEDIATE transactions already serialise
+    writers, the UPDATE takes the write lock at once)."""
+    locked = AlertRule.objects.filter(pk__in=sorted(rule_ids))
+    if connection.vendor == "postgresql":
+        list(locked.order_by("id").select_for_update().values_list("id", flat=True))
+    locked.update(last_evaluated_at=now)
+
+
 def evaluate_rule(rule: AlertRule, ctx: Context, *, actor_user=None) -> RuleOutcome:
-    """Evaluate one rule and store the outcome (one transaction; rules are serialised per rule)."""
+    """Evaluate one rule and store the outcome in one transaction."""
+    now = timezone.now()
+    with transaction.atomic():
+        _lock([rule.pk], now)
+        return _apply(rule, ctx, _existing(rule, ctx), now, actor_user)
+
+
+def _apply(rule: AlertRule, ctx: Context, existing: dict, now, actor_user) -> RuleOutcome:
+    """Match ``rule`` and write the differences against ``existing`` (key → (id, status, digest,
+    snoozed_until)); runs inside the caller's transaction."""
     import time
 
     started = time.perf_counter()
     out = RuleOutcome(rule.pk, rule.kind)
-    now = timezone.now()
-    with transaction.atomic():
-        # Take the rule's lock before reading: two evaluations of one rule never interleave
-        # (PostgreSQL: the row lock; SQLite: IMMEDIATE transactions already serialise writers).
-        locked = AlertRule.objects.filter(pk=rule.pk)
-        if connection.vendor == "postgresql":
-            locked = locked.select_for_update()
-        locked.update(last_evaluated_at=now)
-        kind, rows = rule_matches(rule, ctx)
-        out.matches = len(rows)
-        existing = _existing(rule, ctx)
-        transitions: list[FindingTransition] = []
-        new: list[tuple[Finding, Row]] = []
-        changed: list[Finding] = []
-        reopen: list[tuple[Finding, str, str]] = []
-        label = "系统（规则评估）"
-        for row in rows:
-            old = existing.pop(row.key, None)
-            if old is None:
-                new.append(
-                    (
-                        Finding(
-                            rule=rule,
-                            kind=rule.kind,
-                            key=row.key,
-                            status=F.OPEN,
-                            digest=row.digest,
-                            first_seen_at=now,
-                            updated_at=now,
-                            status_changed_at=now,
-                            **row.values,
-                        ),
-                        row,
-                    )
+    kind, rows = rule_matches(rule, ctx)
+    out.matches = len(rows)
+    transitions: list[FindingTransition] = []
+    new: list[tuple[Finding, Row]] = []
+    changed: list[Finding] = []
+    reopen: list[tuple[Finding, str, str]] = []
+    label = "系统（规则评估）"
+    for row in rows:
+        old = existing.pop(row.key, None)
+        if old is None:
+            new.append(
+                (
+                    Finding(
+                        rule=rule,
+                        kind=rule.kind,
+                        key=row.key,
+                        status=F.OPEN,
+                        digest=row.digest,
+                        first_seen_at=now,
+                        updated_at=now,
+                        status_changed_at=now,
+                        **row.values,
+                    ),
+                    row,
                 )
-                continue
-            pk, status, digest, until = old
-            if status == F.RESOLVED:
-                reopen.append(
-                    (Finding(pk=pk, digest=row.digest, updated_at=now, **row.values), status, "问题再次出现")
-                )
-            elif status == F.SNOOZED and until is not None and until <= ctx.as_of:
-                reopen.append(
-                    (
-                        Finding(pk=pk, digest=row.digest, updated_at=now, **row.values),
-                        status,
-                        f"暂缓至 {until.isoformat()} 已到期，问题仍在",
-                    )
-                )
-            elif digest != row.digest:
-                changed.append(Finding(pk=pk, digest=row.digest, updated_at=now, **row.values))
-            else:
-                out.unchanged += 1
-        if new:
-            created = Finding.objects.bulk_create([f for f, _ in new], batch_size=500)
-            transitions += [
-                FindingTransition(
-                    finding_id=f.pk,
-                    from_status="",
-                    to_status=F.OPEN,
-                    reason="发现问题",
-                    actor=actor_user,
-                    actor_label=label,
-                )
-                for f in created
-            ]
-            out.opened = len(created)
-        if changed:
-            Finding.objects.bulk_update(changed, _UPDATE_FIELDS, batch_size=500)
-            out.updated = len(changed)
-        if reopen:
-            items = [f for f, _, _ in reopen]
-            for f in items:
-                f.status, f.status_changed_at, f.resolved_at, f.resolved_reason, f.snoozed_until = (
-                    F.OPEN,
-                    now,
-                    None,
-                    "",
-                    None,
-                )
-            Finding.objects.bulk_update(
-                items,
-                [
-                    *_UPDATE_FIELDS,
-                    "status",
-                    "status_changed_at",
-                    "resolved_at",
-                    "resolved_reason",
-                    "snoozed_until",
-                ],
-                batch_size=500,
             )
-            transitions += [
-                FindingTransition(
-                    finding_id=f.pk,
-                    from_status=old,
-                    to_status=F.OPEN,
-                    reason=why,
-                    actor=actor_user,
-                    actor_label=label,
+            continue
+        pk, status, digest, until = old
+        if status == F.RESOLVED:
+            reopen.append(
+                (Finding(pk=pk, digest=row.digest, updated_at=now, **row.values), status, "问题再次出现")
+            )
+        elif status == F.SNOOZED and until is not None and until <= ctx.as_of:
+            reopen.append(
+                (
+                    Finding(pk=pk, digest=row.digest, updated_at=now, **row.values),
+                    status,
+                    f"暂缓至 {until.isoformat()} 已到期，问题仍在",
                 )
-                for f, old, why in reopen
-            ]
-            out.reopened = len(reopen)
-        gone = [(pk, status) for pk, status, _d, _u in existing.values() if status != F.RESOLVED]
-        if gone:
-            with translation.override(settings.LANGUAGE_CODE):
-                reason = str(translation.gettext(kind.resolved_reason))
-            ids = [pk for pk, _ in gone]
-            for i in range(0, len(ids), 500):
-                Finding.objects.filter(pk__in=ids[i : i + 500]).update(
-                    status=F.RESOLVED,
-                    resolved_at=now,
-                    resolved_reason=reason,
-                    status_changed_at=now,
-                    snoozed_until=None,
-                    updated_at=now,
-                )
-            transitions += [
-                FindingTransition(
-                    finding_id=pk,
-                    from_status=status,
-                    to_status=F.RESOLVED,
-                    reason=reason,
-                    actor=actor_user,
-                    actor_label=label,
-                )
-                for pk, status in gone
-            ]
-            out.resolved = len(gone)
-        if transitions:
-            FindingTransition.objects.bulk_create(transitions, batch_size=1000)
+            )
+        elif digest != row.digest:
+            changed.append(Finding(pk=pk, digest=row.digest, updated_at=now, **row.values))
+        else:
+            out.unchanged += 1
+    if new:
+        created = Finding.objects.bulk_create([f for f, _ in new], batch_size=500)
+        transitions += [
+            FindingTransition(
+                finding_id=f.pk,
+                from_status="",
+                to_status=F.OPEN,
+                reason="发现问题",
+                actor=actor_user,
+                actor_label=label,
+            )
+            for f in created
+        ]
+        out.opened = len(created)
+    if changed:
+        Finding.objects.bulk_update(changed, _UPDATE_FIELDS, batch_size=500)
+        out.updated = len(changed)
+    if reopen:
+        items = [f for f, _, _ in reopen]
+        for f in items:
+            f.status, f.status_changed_at, f.resolved_at, f.resolved_reason, f.snoozed_until = (
+                F.OPEN,
+                now,
+                None,
+                "",
+                None,
+            )
+        Finding.objects.bulk_update(
+            items,
+            [
+                *_UPDATE_FIELDS,
+                "status",
+                "status_changed_at",
+                "resolved_at",
+                "resolved_reason",
+                "snoozed_until",
+            ],
+            batch_size=500,
+        )
+        transitions += [
+            FindingTransition(
+                finding_id=f.pk,
+                from_status=old,
+                to_status=F.OPEN,
+                reason=why,
+                actor=actor_user,
+                actor_label=label,
+            )
+            for f, old, why in reopen
+        ]
+        out.reopened = len(reopen)
+    gone = [(pk, status) for pk, status, _d, _u in existing.values() if status != F.RESOLVED]
+    if gone:
+        with translation.override(settings.LANGUAGE_CODE):
+            reason = str(translation.gettext(kind.resolved_reason))
+        ids = [pk for pk, _ in gone]
+        for i in range(0, len(ids), 500):
+            Finding.objects.filter(pk__in=ids[i : i + 500]).update(
+                status=F.RESOLVED,
+                resolved_at=now,
+                resolved_reason=reason,
+                status_changed_at=now,
+                snoozed_until=None,
+                updated_at=now,
+            )
+        transitions += [
+            FindingTransition(
+                finding_id=pk,
+                from_status=status,
+                to_status=F.RESOLVED,
+                reason=reason,
+                actor=actor_user,
+                actor_label=label,
+            )
+            for pk, status in gone
+        ]
+        out.resolved = len(gone)
+    if transitions:
+        FindingTransition.objects.bulk_create(transitions, batch_size=1000)
     out.seconds = time.perf_counter() - started
     return out
 
 
 def evaluate(rules: list[AlertRule], ctx: Context, *, actor_user=None) -> EvaluationResult:
     result = EvaluationResult(timezone.now(), ctx.as_of, ctx.incremental)
-    for rule in rules:
-        result.rules.append(evaluate_rule(rule, ctx, actor_user=actor_user))
+    if not ctx.incremental:  # a transaction per rule: a full evaluation never holds the lock long
+        for rule in rules:
+            result.rules.append(evaluate_rule(rule, ctx, actor_user=actor_user))
+        return result
+    # incremental (a few employees after a sync or an edit): one transaction, one read of their findings
+    now = result.evaluated_at
+    with transaction.atomic():
+        if rules:
+            _lock([r.pk for r in rules], now)
+        existing: dict[int, dict] = {r.pk: {} for r in rules}
+        qs = ctx.limit(
+            Finding.objects.filter(rule_id__in=list(existing)),
+            employee_field="employee_id",
+            person_field="person_id",
+        )
+        for rule_id, pk, key, status, digest, until in qs.order_by().values_list(
+            "rule_id", "id", "key", "status", "digest", "snoozed_until"
+        ):
+            existing[rule_id][key] = (pk, status, digest, until)
+        for rule in rules:
+            result.rules.append(_apply(rule, ctx, existing[rule.pk], now, actor_user))
     return result

@@ -60,6 +60,12 @@ class InvalidIdentity(RuleKind):
     resolved_reason = N_("身份信息已核对一致")
 
     def evaluate(self, ctx: Context, params: IdentityParams, scope: Scope) -> list[Match]:
+        people = ctx.ledger_people() if ctx.incremental else None
+        if people is not None:
+            by_id = {emp for emp, match in people if match == M.ID_NUMBER}
+            by_account = {emp for emp, match in people if match == M.ACCOUNT}
+            if all(emp in by_id and emp not in by_account for emp in ctx.employee_ids or ()):
+                return []  # incremental: matched by ID number, and by nothing weaker
         spells = ctx.current_spells(scope)
         matched = LedgerPerson.objects.filter(employee_id=OuterRef("employee_id"), match=M.ID_NUMBER)
         out: list[Match] = []

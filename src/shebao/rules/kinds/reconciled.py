@@ -61,6 +61,9 @@ def _label(insurance: str) -> str:
 
 
 def open_discrepancies(ctx: Context, scope: Scope, kinds: list[str], extra: Q | None = None) -> list[dict]:
+    present = ctx.discrepancy_kinds()
+    if present is not None and not present.intersection(kinds):
+        return []
     qs = Discrepancy.objects.filter(
         scope.employee_q("employee", "entity_id"), status=Discrepancy.Status.OPEN, kind__in=kinds
     )
@@ -234,6 +237,13 @@ class EnrolledElsewhere(RuleKind):
     ) -> dict[tuple, list[dict]]:
         """Units not ours reported ACTIVE for a current employee (at most ``status_lookback_days``
         before the hire), where our unit has no covering record for that insurance since."""
+        if ctx.incremental:
+            rows = ctx.current_spell_rows() or []
+            units = ctx.active_status_units()
+            if not any(
+                emp == e and unit_entity != ent for emp, ent, _h, _k in rows for e, unit_entity in units
+            ):
+                return {}  # incremental: no ACTIVE report by a unit not ours
         active_elsewhere = EnrollmentStatus.objects.filter(
             Q(unit__entity_id__isnull=True) | ~Q(unit__entity_id=OuterRef("entity_id")),
             person__employee_id=OuterRef("employee_id"),
@@ -524,6 +534,17 @@ class Arrears(RuleKind):
         return out
 
 
+def _due_day(ctx: Context, entity, month: YearMonth):
+    """The city's 缴费截止日 for the month (cached for the evaluation), or None when not on record."""
+    key = ("due_day", entity.pk, month)
+    if key not in ctx.cache:
+        try:
+            ctx.cache[key] = policy_period_for_entity(entity, month.first_day).payment_due_day.value
+        except LookupError:
+            ctx.cache[key] = None
+    return ctx.cache[key]
+
+
 def _late_fees(ctx: Context, entity_id: int, rows: list[dict]) -> tuple[Decimal | None, list[str]]:
     """万分之五 a day on each month's unpaid amount from the month's due date (the city's 缴费截止日)."""
     entity = ctx.entity(entity_id)
@@ -536,11 +557,7 @@ def _late_fees(ctx: Context, entity_id: int, rows: list[dict]) -> tuple[Decimal 
                 amount = Decimal(rec["employer"] or "0") + Decimal(rec["employee"] or "0")
             except (KeyError, ValueError, ArithmeticError):
                 continue
-            try:
-                period = policy_period_for_entity(entity, month.first_day())
-                day = period.payment_due_day.value
-            except LookupError:
-                day = None
+            day = _due_day(ctx, entity, month)
             if day is None:
                 note = f"{entity.city.name}的缴费截止日未收录，滞纳金无法计算"
                 if note not in notes:
