@@ -103,7 +103,7 @@ with transaction.atomic(), connection.cursor() as cur:
         "INSERT INTO ledger_ledgerperson (key, id_number_enc, id_number_bidx, id_kind, name, account_no, match,"
         " employee_id, first_entity_id, created_at, updated_at) VALUES (%s, '', '', '', %s, '', 'none', NULL, %s,"
         " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)", [(f"acct:stranger{n}", f"陌生人{n}", entity.pk) for n in range(people // 1000)])
-    # contributions by us: from the hire month (registered) to the leave month (+2 for 1 in 4 leavers),
+    # contributions by us: from the hire month (registered) to the leave month (+2 for half the leavers),
     # with the planted problems (n = employee id)
     cur.execute(f'''
         INSERT INTO ledger_contributionrecord (person_id, insurance, period, unit_id, entity_id, base, employer_due,
@@ -124,7 +124,7 @@ with transaction.atomic(), connection.cursor() as cur:
         WHERE s.employment_type <> 'intern'
           AND m.period >= CAST(strftime('%Y%m', s.hire_date) AS INTEGER)
           AND (s.leave_date IS NULL OR m.period <= CAST(strftime('%Y%m', s.leave_date) AS INTEGER)
-               + CASE WHEN e.id % 4 = 0 THEN 2 ELSE 0 END)
+               + CASE WHEN e.id % 40 = 1 THEN 2 ELSE 0 END)
           AND NOT (e.id % 100 = 1 AND s.hire_date < '{as_of}' AND e.id % 3 = 0)
           AND NOT (e.id % 53 = 9 AND i.insurance = 'medical' AND m.period >= {month_list[4]})
           AND NOT (e.id % 59 = 9 AND i.insurance = 'pension' AND m.period >= {month_list[2]})
