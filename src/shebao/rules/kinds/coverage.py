@@ -24,6 +24,7 @@ from shebao.core.yearmonth import YearMonth
 from shebao.ledger.models import ContributionRecord, EnrollmentStatus
 from shebao.policy.calculators.medical_gap import medical_gap
 from shebao.policy.terms import INSURANCE_LABELS, Insurance
+from shebao.roster.models import EmploymentType
 from shebao.rules.context import (
     EXEMPT_TYPES,
     HOUSING_FUND,
@@ -40,6 +41,8 @@ from shebao.rules.kinds.money import months_cost
 from shebao.rules.models import Severity
 
 S = ContributionRecord.Status
+WORK_INJURY = Insurance.WORK_INJURY.value
+PART_TIME = EmploymentType.PART_TIME.value
 _STATUS_LABELS = dict(S.choices)
 
 
@@ -272,13 +275,19 @@ class _GapRow:
 
 def _gaps(ctx: Context, scope: Scope, insurance: str, threshold: int) -> list[_GapRow]:
     """Current, non-exempt spells whose employee has had ``insurance`` covered (by any unit) at some
-    time but not in ``threshold`` (yyyymm) or later, where the entity's data reaches ``threshold``."""
+    time but not in ``threshold`` (yyyymm) or later, where the entity's data reaches ``threshold``.
+
+    Part-time staff (非全日制) are judged for work injury only: the employer must insure them for
+    work injury (工伤保险条例第九条 counts them among the employees each employer insures), while
+    pension and medical they may pay themselves as flexible workers (社会保险法第十条、第二十三条),
+    which the employer's data never shows."""
+    exempt = EXEMPT_TYPES if insurance == WORK_INJURY else (*EXEMPT_TYPES, PART_TIME)
     rows = ctx.current_spell_rows()
     if rows is not None and all(
-        kind in EXEMPT_TYPES or ctx.covered_since(emp, insurance, threshold) for emp, _e, _h, kind in rows
+        kind in exempt or ctx.covered_since(emp, insurance, threshold) for emp, _e, _h, kind in rows
     ):
         return []  # incremental: covered at the threshold or later
-    spells = ctx.current_spells(scope).exclude(employment_type__in=EXEMPT_TYPES)
+    spells = ctx.current_spells(scope).exclude(employment_type__in=exempt)
     entities = _entities_with(ctx, spells, (insurance,), month=threshold)
     if not entities:
         return []
