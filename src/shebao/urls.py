@@ -21,5 +21,6 @@ urlpatterns = [
     path("policy/", include("shebao.policy.urls")),
     path("imports/", include("shebao.imports.urls")),
     path("ledger/", include("shebao.ledger.urls")),
+    path("rules/", include("shebao.rules.urls")),
     path("", include("shebao.web.urls")),
 ]

@@ -20,6 +20,7 @@ from shebao.core.identity import IdentityError, normalize_phone, parse_identity
 from shebao.roster import selectors, services
 from shebao.roster.forms import EmployeeFilterForm, EmployeeForm, RehireForm
 from shebao.roster.models import Employee
+from shebao.rules.views import employee_findings
 from shebao.web.decorators import login_required
 from shebao.web.helpers import render_htmx, require, submit_form
 
@@ -87,6 +88,7 @@ def employee_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "spells": sorted(employee.spells.all(), key=lambda s: (s.hire_date, s.pk), reverse=True),
             "can_edit": can_edit_employee(request.user, employee),
             "can_reveal": can_reveal(request.user, employee),
+            "findings": employee_findings(request.user, employee),
             "active": "roster",
         },
     )

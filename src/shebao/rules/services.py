@@ -223,7 +223,10 @@ def _resolve_all(rule: AlertRule, actor: Actor, reason: str) -> int:
 
 
 def rule_delete(*, actor: Actor, rule: AlertRule) -> None:
+    """Delete a rule and its findings. Default rules are kept (disable them instead)."""
     _can_manage(actor)
+    if rule.is_default:
+        raise ApplicationError("默认规则不能删除，可以停用", code="default_rule")
     with transaction.atomic():
         audit_record(actor=actor, action="rule.delete", obj=rule, changes=_rule_state(rule))
         rule.delete()
@@ -505,6 +508,16 @@ def finding_assign(*, actor: Actor, finding_ids: Iterable[int], assignee) -> int
         )
     with transaction.atomic():
         findings = _visible(actor, ids)
+        if assignee is not None:
+            from shebao.accounts.permissions import entity_scope_ids
+
+            scope = entity_scope_ids(assignee)
+            outside = [f.pk for f in findings if scope is not None and f.entity_id not in scope]
+            if outside:
+                raise ApplicationError(
+                    f"“{assignee.username}”无权查看以下预警所属的参保主体：{'、'.join(f'#{pk}' for pk in outside)}",
+                    field_errors={"assignee": "负责人无权查看这些预警"},
+                )
         Finding.objects.filter(pk__in=[f.pk for f in findings]).update(assignee=assignee)
         audit_record(
             actor=actor,

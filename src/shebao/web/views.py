@@ -19,7 +19,6 @@ from shebao.web.decorators import login_required
 UPCOMING_NOTES = {
     "imports": gettext_lazy("从 Excel 批量导入花名册"),
     "ledger": gettext_lazy("按月核对社保与公积金缴费"),
-    "rules": gettext_lazy("漏缴、错缴、基数不符自动预警"),
     "cases": gettext_lazy("跟踪问题整改与处理进度"),
     "evidence": gettext_lazy("集中保存合同、回执等证明材料"),
     "reports": gettext_lazy("生成合规风险报告"),
@@ -27,8 +26,14 @@ UPCOMING_NOTES = {
 
 
 def _counts(user) -> dict[str, int]:
+    from shebao.rules.selectors import finding_counts
+
     counts = roster_counts(user=user)
     counts["entities"] = entity_list(ids=entity_scope_ids(user)).filter(is_active=True).count()
+    findings = finding_counts(user)
+    counts["findings"] = findings["total"]
+    counts["findings_critical"] = findings["by_severity"].get("critical", 0)
+    counts["findings_overdue"] = findings["overdue"]
     return counts
 
 

@@ -131,5 +131,5 @@ def test_empty_dashboard(login, admin):
 
 def test_upcoming_rooms_listed(login, admin):
     body = login(admin).get("/").content.decode()
-    for room in ["缴费台账", "预警规则", "合规案件", "证据存档", "风险报告"]:
+    for room in ["缴费台账", "预警", "待处理预警", "合规案件", "证据存档", "风险报告"]:
         assert room in body
