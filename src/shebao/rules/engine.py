@@ -145,9 +145,19 @@ def rule_matches(rule: AlertRule, ctx: Context) -> tuple[RuleKind, list[Row]]:
     return kind, list(rows.values())
 
 
+def _judges_people(rule: AlertRule) -> bool:
+    """Whether the rule's kind names ledger people nobody employs (and so is evaluated for the
+    ``person_ids`` of an incremental evaluation). An employee kind judges only ``employee_ids``:
+    its findings that also name a ledger person (a namesake) must not be read as "gone" when a
+    sync touched only that person."""
+    return KINDS[rule.kind].subject_type == "person"
+
+
 def _existing(rule: AlertRule, ctx: Context):
     qs = Finding.objects.filter(rule_id=rule.pk)
-    qs = ctx.limit(qs, employee_field="employee_id", person_field="person_id")
+    qs = ctx.limit(
+        qs, employee_field="employee_id", person_field="person_id" if _judges_people(rule) else None
+    )
     return {
         key: (pk, status, digest, until)
         for pk, key, status, digest, until in qs.order_by().values_list(
@@ -169,6 +179,8 @@ def preview(rule: AlertRule, ctx: Context) -> RuleOutcome:
             out.opened += 1
         elif old[1] == F.RESOLVED:
             out.reopened += 1
+        elif old[1] == F.SNOOZED and old[3] is not None and old[3] <= ctx.as_of:
+            out.reopened += 1  # an expired snooze reopens, as _apply does
         elif old[2] != row.digest:
             out.updated += 1
         else:
@@ -346,9 +358,12 @@ def evaluate(rules: list[AlertRule], ctx: Context, *, actor_user=None) -> Evalua
             employee_field="employee_id",
             person_field="person_id",
         )
-        for rule_id, pk, key, status, digest, until in qs.order_by().values_list(
-            "rule_id", "id", "key", "status", "digest", "snoozed_until"
+        people = {r.pk for r in rules if _judges_people(r)}
+        for rule_id, pk, key, status, digest, until, employee_id in qs.order_by().values_list(
+            "rule_id", "id", "key", "status", "digest", "snoozed_until", "employee_id"
         ):
+            if rule_id not in people and employee_id not in ctx.employee_ids:
+                continue  # read for its ledger person only: not judged here (see _judges_people)
             existing[rule_id][key] = (pk, status, digest, until)
         for rule in rules:
             result.rules.append(_apply(rule, ctx, existing[rule.pk], now, actor_user))

@@ -177,6 +177,19 @@ class EnrolledElsewhere(RuleKind):
             hire_date__lte=ctx.as_of,
         )
         rows = open_discrepancies(ctx, scope, [K.OTHER_UNIT], Q(Exists(current)))
+        # A row that rests on a status report alone (no months) is out of date once our unit covers
+        # the insurance in the report's month or later — the same test ``_statuses`` applies.
+        reported_only = [r for r in rows if not r["months"] and (r["detail"] or {}).get("enrollment")]
+        if reported_only:
+            ours = _our_last({r["employee_id"] for r in reported_only})
+            rows = [
+                r
+                for r in rows
+                if r["months"]
+                or not (r["detail"] or {}).get("enrollment")
+                or ours.get((r["employee_id"], r["entity_id"], r["insurance"]), 0)
+                < int(r["detail"]["enrollment"]["reported_on"][:7].replace("-", ""))
+            ]
         by_unit: dict[tuple[int, int, int | None], list[dict]] = defaultdict(list)
         for r in rows:
             by_unit[(r["entity_id"], r["employee_id"], r["unit_id"])].append(r)
@@ -276,18 +289,7 @@ class EnrolledElsewhere(RuleKind):
                 "reported_at",
             )
         )
-        ours: dict[tuple[int, int, str], int] = {}
-        for emp, ent, ins, period in (
-            ContributionRecord.objects.filter(
-                person__employee_id__in=list(by_emp), unit__entity__isnull=False
-            )
-            .exclude(status__in=("refunded", "unpaid", "arrears"))
-            .order_by()
-            .values("person__employee_id", "unit__entity_id", "insurance")
-            .annotate(last=Max("period"))
-            .values_list("person__employee_id", "unit__entity_id", "insurance", "last")
-        ):
-            ours[(emp, ent, ins)] = period
+        ours = _our_last(set(by_emp))
         for emp, ins, unit_id, unit_entity, unit_name, unit_no, since, reported_at in rows:
             for ent, hire, name in by_emp[emp]:
                 if unit_entity == ent:
@@ -307,6 +309,23 @@ class EnrolledElsewhere(RuleKind):
                     }
                 )
         return out
+
+
+def _our_last(employee_ids: set[int]) -> dict[tuple[int, int, str], int]:
+    """(employee, our entity, insurance) → the last month our unit covers (yyyymm)."""
+    ours: dict[tuple[int, int, str], int] = {}
+    for emp, ent, ins, period in (
+        ContributionRecord.objects.filter(
+            person__employee_id__in=list(employee_ids), unit__entity__isnull=False
+        )
+        .exclude(status__in=("refunded", "unpaid", "arrears"))
+        .order_by()
+        .values("person__employee_id", "unit__entity_id", "insurance")
+        .annotate(last=Max("period"))
+        .values_list("person__employee_id", "unit__entity_id", "insurance", "last")
+    ):
+        ours[(emp, ent, ins)] = period
+    return ours
 
 
 def _months_of(r: dict) -> list[int]:
@@ -492,16 +511,32 @@ class Arrears(RuleKind):
     severity = Severity.CRITICAL
     citations = ("SIL-63", "SIL-86")
     params = ArrearsParams
+    # Variants by what is known: a fee the city's due day is not on record for (or a month recorded
+    # without an amount) is not "未知 元" but said to be unknown.
     titles = {
         "default": N_(
             "{name}有 {months} 个月欠缴（{insurances}，{span}），欠缴 {owed} 元，滞纳金已达 {fee} 元"
-        )
+        ),
+        "fee_unknown": N_(
+            "{name}有 {months} 个月欠缴（{insurances}，{span}），欠缴 {owed} 元，滞纳金无法计算"
+        ),
+        "owed_unknown": N_(
+            "{name}有 {months} 个月欠缴（{insurances}，{span}），记录中没有欠缴金额，滞纳金无法计算"
+        ),
     }
     explanations = {
         "default": N_(
             "台账显示{name}在 {span} 的{insurances}已申报但未缴纳，共 {months} 个月、{owed} 元。"
             "逾期缴纳的，自欠缴之日起按日加收万分之五的滞纳金（截至 {as_of} 约 {fee} 元）；逾期仍不缴纳的，处欠缴数额一倍以上三倍以下的罚款。"
-        )
+        ),
+        "fee_unknown": N_(
+            "台账显示{name}在 {span} 的{insurances}已申报但未缴纳，共 {months} 个月、{owed} 元。"
+            "逾期缴纳的，自欠缴之日起按日加收万分之五的滞纳金（无法计算的原因见下方证据）；逾期仍不缴纳的，处欠缴数额一倍以上三倍以下的罚款。"
+        ),
+        "owed_unknown": N_(
+            "台账显示{name}在 {span} 的{insurances}已申报但未缴纳，共 {months} 个月，记录中没有金额。"
+            "逾期缴纳的，自欠缴之日起按日加收万分之五的滞纳金；逾期仍不缴纳的，处欠缴数额一倍以上三倍以下的罚款。"
+        ),
     }
     next_steps = {
         "default": N_("尽快足额缴纳欠缴的费用（滞纳金按日增加）；核实欠缴原因（扣款失败、账户余额不足等）。")
@@ -517,6 +552,7 @@ class Arrears(RuleKind):
             m = _base_match(key, group, "arrears")
             owed = _sum(group)
             fee, notes = _late_fees(ctx, key[0], group)
+            m.variant = "owed_unknown" if owed is None else ("fee_unknown" if fee is None else "default")
             m.args.update(
                 months=len({p for _, p in months}),
                 owed=fmt(owed) if owed is not None else "未知",
@@ -564,8 +600,13 @@ def _late_fees(ctx: Context, entity_id: int, rows: list[dict]) -> tuple[Decimal 
                     notes.append(note)
                 return None, notes
             due = month.on_day(int(day))
-            if due < ctx.as_of:
-                total += late_fee(amount=amount, due=due, paid=ctx.as_of).fee
+            if due >= ctx.as_of:
+                continue  # not yet due: no fee for this month so far
+            if amount <= 0:
+                # The record states no amount: the fee cannot be computed (late_fee refuses 0).
+                notes.append(f"{month} 的记录没有金额，滞纳金无法计算")
+                return None, notes
+            total += late_fee(amount=amount, due=due, paid=ctx.as_of).fee
     return q2(total), notes
 
 
@@ -601,7 +642,21 @@ class UnknownEnrollee(RuleKind):
 
     def evaluate(self, ctx: Context, params: UnknownEnrolleeParams, scope: Scope) -> list[Match]:
         out = []
-        for key, group in _group(open_discrepancies(ctx, scope, [K.UNKNOWN_PERSON])).items():
+        # Reconciliation lists everyone with records in the entity's data; only those our own unit
+        # pays for (or reports enrolled) are this kind's: a candidate's 权益记录 uploaded before
+        # they join shows only another employer's months.
+        ours = Q(Exists(
+            ContributionRecord.objects.filter(
+                person_id=OuterRef("person_id"), unit__entity_id=OuterRef("entity_id")
+            ).exclude(status=ContributionRecord.Status.REFUNDED)
+        )) | Q(Exists(
+            EnrollmentStatus.objects.filter(
+                person_id=OuterRef("person_id"),
+                unit__entity_id=OuterRef("entity_id"),
+                state=EnrollmentStatus.State.ACTIVE,
+            )
+        ))  # fmt: skip
+        for key, group in _group(open_discrepancies(ctx, scope, [K.UNKNOWN_PERSON], ours)).items():
             entity_id, _emp, person_id = key
             detail = group[0]["detail"] or {}
             m = _base_match(key, group, f"entity{entity_id}")

@@ -71,3 +71,57 @@ class Book:
             reported_at=timezone.make_aware(dt.datetime.combine(reported or dt.date(2025, 6, 1), dt.time(9))),
             run=self.run,
         )
+
+
+# --- shared helpers for the kind and lifecycle tests ----------------------------------------------
+
+
+def system():
+    from shebao.core.context import Actor
+
+    return Actor.system(via="test")
+
+
+def evaluate(day: dt.date, kind: str | None = None, **kw):
+    """Evaluate the enabled rules (of ``kind``) as of ``day``."""
+    from shebao.rules.services import findings_evaluate
+
+    return findings_evaluate(actor=system(), as_of=day, kinds=[kind] if kind else None, **kw)
+
+
+def found(kind: str, *, status: str | None = "active", **filters):
+    """Findings of a kind (default: not resolved), oldest first."""
+    from shebao.rules.models import Finding
+
+    qs = Finding.objects.filter(kind=kind, **filters)
+    if status == "active":
+        qs = qs.exclude(status=Finding.Status.RESOLVED)
+    elif status:
+        qs = qs.filter(status=status)
+    return list(qs.order_by("id"))
+
+
+def make_rule(kind: str, **kw):
+    from shebao.rules.services import rule_create
+
+    return rule_create(actor=system(), kind=kind, **kw)
+
+
+def only_rule(kind: str, **kw):
+    """Disable the default rule of ``kind`` and create one with these settings."""
+    from shebao.rules.models import AlertRule
+
+    AlertRule.objects.filter(kind=kind).update(enabled=False)
+    return make_rule(kind, **kw)
+
+
+def cutoff(entity, day: int | None) -> None:
+    from shebao.policy.models import EntityPolicySetting
+
+    EntityPolicySetting.objects.update_or_create(entity=entity, defaults={"cutoff_day": day})
+
+
+def reconcile(today: dt.date, **kw):
+    from shebao.ledger.reconcile import discrepancies_recompute
+
+    return discrepancies_recompute(today=today, **kw)
