@@ -14,7 +14,8 @@ What it models:
 * People: names drawn from surnames weighted by frequency (a few compound surnames) and given
   names by generation and gender; resident IDs with real county codes (valid in the birth
   year) of birth provinces all over China, biased towards the work city's region; about 1%
-  legacy 15-digit IDs, about 0.5% foreign staff with passports, a few 港澳台居民居住证 holders.
+  legacy 15-digit IDs (one or two of them current full-time staff), about 0.5% foreign staff with
+  passports, a few 港澳台居民居住证 holders.
 * Hire dates over the last three years plus some long-timers, a few future hires (待入职);
   leave dates from a constant hazard (about 10%/year in offices, about 50%/year in stores);
   a few rehires with a second spell; employment and hukou types; wages by city and role.
@@ -796,9 +797,23 @@ class _Generator:
                 }
             )
 
-        # Legacy 15-digit numbers: older residents (born before 1990) keep them in old records.
+        # Legacy 15-digit numbers: older residents (born before 1990) keep them in old records. One
+        # of them (two from 1000 people) is a full-time employee of two months' standing or more,
+        # so that the demo shows an upgraded number the government data does not confirm (the
+        # platform simulator holds one such person by personal account only).
         eligible = [i for i, d in enumerate(drafts) if d["kind"] == "resident" and d["birth"].year < 1990]
-        for i in rng.sample(eligible, min(quota["legacy15"], len(eligible))):
+        wanted = min(quota["legacy15"], len(eligible))
+        settled_before = self.as_of - dt.timedelta(days=61)
+        settled = [
+            i
+            for i in eligible
+            if drafts[i]["type"] == "full_time"
+            and drafts[i]["leave"] is None
+            and drafts[i]["hire"] <= settled_before
+        ]
+        chosen = rng.sample(settled, min(wanted, len(settled), 2 if self.n >= 1000 else 1))
+        rest = sorted(set(eligible) - set(chosen))
+        for i in chosen + rng.sample(rest, wanted - len(chosen)):
             drafts[i]["kind"] = "legacy15"
         # Rehires: people who left at least three months ago come back for a second spell.
         cutoff = self.as_of - dt.timedelta(days=90)

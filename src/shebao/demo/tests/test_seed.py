@@ -301,3 +301,24 @@ def test_seed_loads_contribution_history_through_the_simulator_and_connectors():
     assert ContributionRecord.objects.count() == sum(r.counts["records_created"] for r in runs)
     assert Discrepancy.objects.exists()
     assert "模拟平台" in out.getvalue()
+
+
+@pytest.mark.django_db
+def test_seed_with_ledger_shows_every_kind_of_finding_for_a_few_people():
+    """On the demo organisation the inbox has findings of every rule kind (the simulator plans a
+    few anomalies of each), and most people have none."""
+    from shebao.rules.kinds import KINDS
+    from shebao.rules.models import Finding
+
+    out = io.StringIO()
+    call_command("seed", employees=400, seed=SEED, as_of=AS_OF, ledger_months=12, stdout=out)
+    open_findings = Finding.objects.filter(status=Finding.Status.OPEN)
+    counts = Counter(open_findings.values_list("kind", flat=True))
+    assert [k for k in KINDS if not counts[k]] == []
+    assert "规则检查" in out.getvalue() and all(f"（{k}）" in out.getvalue() for k in KINDS)
+    current = Employee.objects.filter(status="active").count()
+    flagged = open_findings.filter(employee__status="active").values("employee").distinct().count()
+    assert flagged <= 0.1 * current, (flagged, current)
+    # identity: a namesake with another number, and an upgraded 15-digit number held by account only
+    details = [f.details for f in open_findings.filter(kind="invalid_identity")]
+    assert any("ledger_person" in d for d in details) and any("account_no" in d for d in details)

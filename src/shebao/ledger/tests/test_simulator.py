@@ -242,3 +242,56 @@ def test_every_insurance_is_served_even_where_the_library_lacks_its_figures(syst
     dataset = build_dataset(entity_codes=["GZ01"], months=3, seed=1, today=TODAY)
     served = {r.insurance for r in _c(dataset) if r.unit_no == "GZ01" and r.period == "2026-05"}
     assert {"pension", "medical", "unemployment", "work_injury"} <= served
+
+
+def test_housing_fund_is_served_where_the_library_has_its_rates(org, roster):
+    """北京 has 公积金 rates on record: its full-time staff get 公积金 records with the calculator's
+    amounts (none invented); part-timers none."""
+    from shebao.core import crypto
+    from shebao.core.yearmonth import YearMonth
+    from shebao.policy.calculators.contribution import contribution
+    from shebao.policy.selectors import policy_period_for_entity
+    from shebao.roster.models import ID_PURPOSE
+
+    dataset = build_dataset(months=24, seed=11, today=TODAY)
+    unit = org["bj"].si_unit_no or org["bj"].code
+    hf = [r for r in _c(dataset) if r.insurance == "housing_fund"]
+    assert hf and {r.unit_no for r in hf} == {(org["bj"].hf_unit_no or "").strip() or unit}
+    part = {
+        crypto.decrypt(e.id_number_enc, purpose=ID_PURPOSE)
+        for e in roster
+        if e.employment_type == "part_time"
+    }
+    assert not [r for r in hf if r.person["id_number"] in part]
+    month = YearMonth(2026, 5)
+    period = policy_period_for_entity(org["bj"], month.first_day)
+    checked = 0
+    for e in roster[:12]:
+        number = crypto.decrypt(e.id_number_enc, purpose=ID_PURPOSE)
+        rec = next((r for r in hf if r.person["id_number"] == number and r.period == "2026-05"), None)
+        if rec is None or e.employment_type != "full_time":
+            continue
+        line = contribution(period, month=month, base=e.declared_wage, insurances=["housing_fund"]).lines[0]
+        assert (rec.base, rec.employer_due, rec.employee_due) == (
+            f"{line.base:.2f}",
+            f"{line.employer_amount:.2f}",
+            f"{line.employee_amount:.2f}",
+        )
+        checked += 1
+    assert checked >= 3
+
+
+def test_planned_anomalies_are_few_and_leave_most_people_alone(org, roster):
+    """Every person has at most one planned anomaly; most have none. Past double payments by a
+    previous employer are refunded to it, so only recent ones stay open."""
+    dataset = build_dataset(months=24, seed=11, today=TODAY)
+    planned = dataset.planned
+    assert {"arrears", "not_stopped", "job_change", "medical_hist"} <= set(planned)
+    assert sum(planned.values()) <= len(roster) // 4
+    contributions = _c(dataset)
+    arrears = {r.period for r in contributions if r.status == "arrears"}
+    assert arrears and arrears <= {"2026-04", "2026-05"}  # the last month or two, never older
+    others = [r for r in contributions if r.unit_no not in dataset.units]
+    for r in others:
+        if r.status == "refunded":
+            assert r.posting_period > r.period and r.payment_type == "refund" and r.employer_paid is None

@@ -82,7 +82,7 @@ class Command(BaseCommand):
         if ledger_months and not 1 <= ledger_months <= 120:
             raise CommandError("--ledger-months 应在 1 到 120 之间")
         if ledger_months and not result.skipped:
-            self._ledger(ledger_months, seed, actor)
+            self._ledger(ledger_months, seed, actor, as_of)
         if demo_users:
             try:
                 logins = demo_users_ensure(actor=actor)
@@ -95,11 +95,14 @@ class Command(BaseCommand):
             for login in logins:
                 self.stdout.write(f"  {login.username}（{login.role_label}）：{login.scope}")
 
-    def _ledger(self, months: int, seed: int, actor: Actor) -> None:
+    def _ledger(self, months: int, seed: int, actor: Actor, as_of: dt.date | None) -> None:
         from shebao.demo.ledger import demo_ledger_load
+        from shebao.rules.kinds import KINDS
 
         self.stdout.write(f"通过模拟平台（SIMULATOR）载入最近 {months} 个月的缴费数据…")
-        result = demo_ledger_load(months=months, seed=seed, actor=actor, progress=self.stdout.write)
+        result = demo_ledger_load(
+            months=months, seed=seed, actor=actor, progress=self.stdout.write, as_of=as_of
+        )
         kinds = "，".join(f"{k} {n}" for k, n in sorted(result.discrepancies.items())) or "无"
         self.stdout.write(
             self.style.SUCCESS(
@@ -107,3 +110,6 @@ class Command(BaseCommand):
                 f"核对差异：{kinds}；用时 {result.seconds:.1f} 秒"
             )
         )
+        self.stdout.write(f"规则检查：待处理的提醒共 {sum(result.findings.values())} 条")
+        for code, n in result.findings.items():
+            self.stdout.write(f"  {KINDS[code].label}（{code}）：{n}")
