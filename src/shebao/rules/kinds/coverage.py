@@ -111,17 +111,19 @@ class _Registration(RuleKind):
     insurances: tuple[str, ...]
     params = RegistrationParams
 
+    exempt: tuple[str, ...] = EXEMPT_TYPES
+
     def evaluate(self, ctx: Context, params: RegistrationParams, scope: Scope) -> list[Match]:
         warn_from = ctx.as_of - dt.timedelta(days=max(params.days - params.warn_days, 0))
         spells = (
             ctx.current_spells(scope)
-            .exclude(employment_type__in=EXEMPT_TYPES)
+            .exclude(employment_type__in=self.exempt)
             .filter(hire_date__lte=warn_from)
         )
         rows = ctx.current_spell_rows()
         if rows is not None and all(
             hire > warn_from
-            or kind in EXEMPT_TYPES
+            or kind in self.exempt
             or ctx.registered_since(emp, ent, self.insurances, ym_int(YearMonth.of(hire)))
             for emp, ent, hire, kind in rows
         ):
@@ -240,6 +242,9 @@ class HousingFundUnregistered(_Registration):
     severity = Severity.WARNING
     citations = ("HFR-15",)
     insurances = (HOUSING_FUND,)
+    # 住房公积金管理条例第十五条 speaks of the employees a unit 录用; part-time staff (非全日制) are
+    # commonly outside the 缴存 obligation, so their absence of a 公积金 account is not flagged.
+    exempt = (*EXEMPT_TYPES, PART_TIME)
     titles = {
         "overdue": N_(
             "{name}入职已 {days_since} 天，仍未查到公积金缴存登记（期限 {deadline}，已超 {days_over} 天）"

@@ -23,7 +23,7 @@ from shebao.policy.calculators.arrears import late_fee
 from shebao.policy.selectors import policy_period_for_entity
 from shebao.policy.terms import INSURANCE_LABELS, Insurance
 from shebao.roster.models import EmploymentSpell
-from shebao.rules.context import Context, Scope, ym_of, ym_text
+from shebao.rules.context import Context, Scope, ym_int, ym_of, ym_text
 from shebao.rules.kinds.base import Match, Params, RuleKind
 from shebao.rules.kinds.money import months_cost
 from shebao.rules.models import Severity
@@ -190,6 +190,9 @@ class EnrolledElsewhere(RuleKind):
                 or ours.get((r["employee_id"], r["entity_id"], r["insurance"]), 0)
                 < int(r["detail"]["enrollment"]["reported_on"][:7].replace("-", ""))
             ]
+        # "Still holds": an overlap that ended before the latest two months of the entity's data
+        # for the insurance is history (it stays on the reconciliation page), not a blocked enrolment.
+        rows = [r for r in rows if _still_running(ctx, r)]
         by_unit: dict[tuple[int, int, int | None], list[dict]] = defaultdict(list)
         for r in rows:
             by_unit[(r["entity_id"], r["employee_id"], r["unit_id"])].append(r)
@@ -226,6 +229,8 @@ class EnrolledElsewhere(RuleKind):
             span = m.args.get("span") or ("状态查询 " + max(s["reported_at"] for s in reported))
             deadline = spell.hire_date + dt.timedelta(days=30)
             amount, missing = months_cost(ctx, entity_id, tuple(insurances), spell.declared_wage, months)
+            if not months:  # a status report alone: no months to cost
+                amount, missing = None, ["仅有参保状态查询结果，没有缴费月份"]
             m.args.update(
                 unit=unit,
                 insurances="、".join(_label(i) for i in insurances),
@@ -326,6 +331,15 @@ def _our_last(employee_ids: set[int]) -> dict[tuple[int, int, str], int]:
     ):
         ours[(emp, ent, ins)] = period
     return ours
+
+
+def _still_running(ctx: Context, r: dict) -> bool:
+    """A discrepancy resting on a status report, or whose last month is within the latest two
+    months the entity's data holds for the insurance."""
+    if not r["period_to"]:
+        return True
+    horizon = ctx.horizon(r["entity_id"], r["insurance"])
+    return horizon is None or r["period_to"] >= ym_int(ym_of(horizon) - 1)
 
 
 def _months_of(r: dict) -> list[int]:
