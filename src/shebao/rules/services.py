@@ -392,7 +392,13 @@ def findings_consume_changes(
             people.add(pid)
             if eid:
                 employees.add(eid)
-    return findings_evaluate(actor=actor, employee_ids=employees, person_ids=people)
+    try:
+        return findings_evaluate(actor=actor, employee_ids=employees, person_ids=people)
+    except Exception:
+        # give the events back: the next run takes them again (nothing is dropped)
+        for i in range(0, len(claimed), 900):
+            ChangeEvent.objects.filter(pk__in=claimed[i : i + 900], consumed_at=now).update(consumed_at=None)
+        raise
 
 
 # --- findings: manual transitions ------------------------------------------------------------------
