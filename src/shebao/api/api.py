@@ -15,7 +15,7 @@ from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 
-from shebao.api import calc, employees, entities, errors, imports, law, ledger, policy
+from shebao.api import calc, employees, entities, errors, imports, law, ledger, policy, rules
 from shebao.api.auth import read_auth
 
 
@@ -59,3 +59,4 @@ api.add_router("", calc.router)
 api.add_router("", policy.router)
 api.add_router("", imports.router)
 api.add_router("", ledger.router)
+api.add_router("", rules.router)

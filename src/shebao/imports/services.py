@@ -1393,7 +1393,21 @@ def import_batch_commit(
     finally:
         _progress_clear(batch.pk)
     batch.refresh_from_db()
+    if batch.status == Status.COMMITTED:
+        _rules_follow(batch)
     return batch
+
+
+def _rules_follow(batch: ImportBatch) -> None:
+    """Re-evaluate the alert rules for the employees the import created or changed (in the worker,
+    once committed; a large import re-evaluates everyone)."""
+    from shebao.rules.tasks import findings_evaluate_on_commit
+
+    findings_evaluate_on_commit(
+        employee_ids=ImportRow.objects.filter(
+            batch=batch, action__in=(Action.CREATE, Action.UPDATE), employee__isnull=False
+        ).values_list("employee_id", flat=True)
+    )
 
 
 def _lock(batch: ImportBatch) -> ImportBatch:

@@ -6,6 +6,10 @@ interval on, so a second scheduler or the next tick does not queue it again) and
 ``ledger_connector_sync_task`` per connector. A connector never runs twice at once: the HTTP
 sync refuses to start while a run of the same connector is in progress (checked and started in
 one transaction with the connector row locked), the drop-folder poll holds a file lock.
+
+After a sync or an upload has been applied (and its people reconciled), the rules are evaluated
+for the people it changed: the job queues ``findings_consume_changes_task``, which consumes the
+ledger's change events.
 """
 
 from __future__ import annotations
@@ -50,7 +54,16 @@ def ledger_connector_sync_task(
     except ConnectorError as exc:  # a drop folder that is missing or not allowed
         logger.warning("connector %s: %s", connector_id, exc.message)
         return "failed"
+    if runs:
+        _rules_follow()
     return runs[-1].status if runs else "idle"
+
+
+def _rules_follow() -> None:
+    """The alert rules follow what the ledger now says (for the people whose data changed)."""
+    from shebao.rules.tasks import findings_consume_changes_enqueue
+
+    findings_consume_changes_enqueue()
 
 
 @db_periodic_task(crontab(minute="*/5"))
@@ -84,4 +97,6 @@ def ledger_upload_apply_task(
     except Exception as exc:  # the run must not stay "running" forever
         logger.exception("ledger upload %s failed", run_id)
         sync_run_finish(run=run, status=SyncRun.Status.FAILED, errors=[{"message": f"导入失败：{exc}"}])
+    else:
+        _rules_follow()
     return run.status

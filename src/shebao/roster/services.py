@@ -213,6 +213,13 @@ def _snapshot(employee: Employee) -> dict[str, Any]:
     return snap
 
 
+def _rules_follow(employee: Employee) -> None:
+    """Re-evaluate the alert rules for this employee once the write commits (in the worker)."""
+    from shebao.rules.tasks import findings_evaluate_on_commit
+
+    findings_evaluate_on_commit(employee_ids=[employee.pk])
+
+
 @transaction.atomic
 def employee_create(*, actor: Actor, **data: Any) -> Employee:
     """Register a person and their first employment spell."""
@@ -237,6 +244,7 @@ def employee_create(*, actor: Actor, **data: Any) -> Employee:
             }
         },
     )
+    _rules_follow(employee)
     return employee
 
 
@@ -262,6 +270,7 @@ def employee_update(*, actor: Actor, employee: Employee, data: dict[str, Any]) -
     changes = diff(before, _snapshot(employee))
     if changes:
         audit_record(actor=actor, action="employee.update", obj=employee, changes=changes)
+        _rules_follow(employee)
     return employee
 
 
@@ -311,6 +320,7 @@ def employee_rehire(
         obj=employee,
         changes={"entity": entity.name, "hire_date": str(hire_date), "employee_no": employee.employee_no},
     )
+    _rules_follow(employee)
     return spell
 
 

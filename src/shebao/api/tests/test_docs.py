@@ -65,6 +65,15 @@ def test_openapi_schema(client):
         "/api/v1/ledger/profiles",
         "/api/v1/ledger/connectors",
         "/api/v1/ledger/connectors/{connector_id}/sync",
+        "/api/v1/rules",
+        "/api/v1/rules/kinds",
+        "/api/v1/rules/{rule_id}",
+        "/api/v1/rules/{rule_id}/preview",
+        "/api/v1/rules/evaluate",
+        "/api/v1/findings",
+        "/api/v1/findings/{finding_id}",
+        "/api/v1/findings/transition",
+        "/api/v1/findings/assign",
     }
     assert set(schema["paths"]["/api/v1/employees"]) == {"get", "post"}
     assert set(schema["paths"]["/api/v1/employees/{employee_id}"]) == {"get", "patch"}

@@ -9,6 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from shebao.core.context import Actor
 from shebao.ledger.connectors.base import ConnectorError
+from shebao.ledger.management.commands.ingest import findings_line, rules_follow
 from shebao.ledger.models import Connector, SyncRun
 from shebao.ledger.sync import ConnectorBusy, connector_run
 
@@ -20,6 +21,7 @@ class Command(BaseCommand):
     help = (
         "立即运行数据连接器（HTTP 接口同步、投递文件夹读取），不等待定时任务。"
         "默认运行所有已启用的连接器；HTTP 同步从上次完成的页继续，--full 重新读取全部数据。"
+        "同步后按预警规则重新评估数据有变化的人员（JSON 的 findings：新增、更新、解除的预警数）。"
         "退出码：0 成功或部分成功，1 有连接器失败或参数错误"
     )
 
@@ -44,10 +46,20 @@ class Command(BaseCommand):
         actor = Actor.system(via="cli")
         results = [self._run(c, actor, opts["full"]) for c in qs]
         failed = any(r["status"] in ("failed", "busy") for r in results)
+        findings = rules_follow(self.stderr) if any(r["runs"] for r in results) else None
         if opts["json"]:
-            self.stdout.write(json.dumps({"connectors": results}, ensure_ascii=False))
+            summary = None
+            if findings is not None:
+                summary = {
+                    "opened": findings.opened,
+                    "updated": findings.updated,
+                    "resolved": findings.resolved,
+                }
+            self.stdout.write(json.dumps({"connectors": results, "findings": summary}, ensure_ascii=False))
         else:
             self._print(results)
+            if findings is not None:
+                self.stdout.write(findings_line(findings).strip())
         if failed:
             raise CommandError("有连接器同步失败", returncode=1)
 
