@@ -176,11 +176,14 @@ class SourceRow(models.Model):
     """A row of a source as read (identity numbers masked), kept for traceability. ``cells`` is a
     list aligned with the run's ``columns`` (``cells_dict`` pairs them up)."""
 
-    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="source_rows")
+    # No index of their own (a run writes millions of rows, each index entry is work): the
+    # unique (run, row) index serves every look-up by run, and no query selects rows by person
+    # (a LedgerPerson deleted would scan the table to clear ``person``; people are never deleted).
+    run = models.ForeignKey(SyncRun, on_delete=models.CASCADE, related_name="source_rows", db_index=False)
     row = models.PositiveIntegerField(_("行号"))
     cells = models.JSONField(default=list)
     person = models.ForeignKey(
-        LedgerPerson, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        LedgerPerson, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", db_index=False
     )
     skipped = models.CharField(max_length=60, blank=True)
     errors = models.JSONField(default=list, blank=True)

@@ -457,29 +457,17 @@ class _Engine:
         profile, d, layout = self.profile, self.profile.definition, self.layout
         labels = layout.labels
         width = len(labels)
+        width_1 = width + 1  # a row's cells and the empty sentinel
         i_name, i_id, i_kind, i_acct = self.i_name, self.i_id_number, self.i_id_kind, self.i_account_no
         i_period, i_period_end, i_posting = self.i_period, self.i_period_end, self.i_posting_period
         i_unit_no, i_unit_name = self.i_unit_no, self.i_unit_name
-        i_status, i_ptype, i_base = self.i_status, self.i_payment_type, self.i_base
-        # Wide rows: every amount of the row is converted in one pass (itemgetter + a memo of
-        # cell value → Decimal); group k reads its 8 slots at offset 1 + 8k (-1: the sentinel).
-        num_columns = [i_base]
-        groups = []
-        for grp in self.res.groups:
-            groups.append(
-                (
-                    grp.insurance,
-                    len(num_columns),
-                    self.i_hf_period if grp.insurance == Insurance.HOUSING_FUND else -1,
-                    grp.insurance != Insurance.MEDICAL_SUPPLEMENT,  # a fixed amount: no shared base
-                    any(k in grp.slots for k in ("base", "base_er", "base_ee")),
-                )
-            )
-            num_columns += [
-                grp.index(k) for k in ("base", "base_er", "base_ee", "er", "ee", "er_paid", "ee_paid", "late")
-            ]
-        num_get = operator.itemgetter(*num_columns, -1)
-        num_memo_get = self._num_memo.__getitem__
+        i_status, i_ptype = self.i_status, self.i_payment_type
+        # Wide rows: the amount cells of a row are read in one itemgetter call and their tuple
+        # looked up in a memo of what every group then states (_wide_amounts): a wide file
+        # repeats a person's amounts month after month, so most rows cost one dict look-up.
+        self._wide_plan()
+        num_get = self.wide_get
+        amounts_get = self._amounts_memo.get
         month_lists: dict[object, tuple[YearMonth | None, YearMonth | None, list[YearMonth] | None]] = {}
         month_lists_get = month_lists.get
         ident_get = self._ident_memo.get
@@ -599,19 +587,10 @@ class _Engine:
                             else:
                                 periods = self._periods(number, period, period_end, per_month)
                             raw_nums = num_get(vals)
-                            try:
-                                nums = list(map(num_memo_get, raw_nums))
-                            except KeyError:
-                                nums = self._numbers(raw_nums)
-                            shared_base = nums[0]
-                            for ins, o, ihf, shares, own in groups:
-                                base, base_er, base_ee, er, ee, erp, eep, late = nums[o : o + 8]
-                                if base is None:
-                                    base = base_er if base_er is not None else base_ee
-                                if not (er or ee or erp or eep or late or (own and base)):
-                                    continue  # an insurance this person is not in
-                                if base is None and shares:
-                                    base = shared_base
+                            amounts = amounts_get(raw_nums)
+                            if amounts is None:
+                                amounts = self._wide_amounts(raw_nums)  # ValueError: a bad number
+                            for ins, ihf, base, er, ee, erp, eep, late in amounts:
                                 months = periods
                                 if ihf >= 0 and (hp := period_of(vals[ihf])) is not None:
                                     months = self._periods(number, hp[0], hp[1], per_month)
@@ -676,8 +655,12 @@ class _Engine:
                     if errors:
                         contributions, enrollments = [], []
 
-                # what is kept of the row: its cells, identity numbers masked
-                cells = {label: t for label, t in zip(labels, texts, strict=False) if t}
+                # what is kept of the row: its cells, identity numbers masked (the empty ones
+                # left out; a row with none, the common case, needs no filtering)
+                if len(texts) == width_1 and texts.index("") == width:
+                    cells = dict(zip(labels, texts, strict=False))
+                else:
+                    cells = {label: t for label, t in zip(labels, texts, strict=False) if t}
                 if masked_id:
                     cells[id_label] = masked_id
                 if len(texts) > width + 1:
@@ -696,6 +679,50 @@ class _Engine:
             if close is not None:
                 close()
             warn.finish()
+
+    def _wide_plan(self) -> None:
+        """The amount cells of a wide row, read by one itemgetter (``wide_get``: each column
+        once, then the empty sentinel so it is always a tuple), and per group where its 8 slots
+        are in that tuple (-1: absent, None)."""
+        slots = ("base", "base_er", "base_ee", "er", "ee", "er_paid", "ee_paid", "late")
+        wanted = [self.i_base] + [grp.index(k) for grp in self.res.groups for k in slots]
+        columns = sorted({c for c in wanted if c >= 0})
+        at = {c: i for i, c in enumerate(columns)}
+        self.wide_get = operator.itemgetter(*columns, -1)
+        self.wide_base = at.get(self.i_base, -1)  # a base shared by the groups without their own
+        self.wide_groups = [
+            (
+                grp.insurance,
+                self.i_hf_period if grp.insurance == Insurance.HOUSING_FUND else -1,
+                grp.insurance != Insurance.MEDICAL_SUPPLEMENT,  # a fixed amount: no shared base
+                any(k in grp.slots for k in ("base", "base_er", "base_ee")),
+                tuple(at[c] if c >= 0 else -1 for c in (grp.index(k) for k in slots)),
+            )
+            for grp in self.res.groups
+        ]
+        self._amounts_memo: dict[tuple[object, ...], list[tuple]] = {}
+
+    def _wide_amounts(self, raw: tuple[object, ...]) -> list[tuple]:
+        """What the groups of a wide row state, from its amount cells (``wide_get``):
+        (insurance, housing-fund period column, base, er, ee, er paid, ee paid, late fee) for each
+        insurance the person is in. Memoised by the cells; ValueError for a bad number."""
+        nums = self._numbers(raw)  # its last, the empty sentinel, is None: what a slot at -1 reads
+        shared_base = nums[self.wide_base]
+        out = []
+        for ins, ihf, shares, own, at in self.wide_groups:
+            base, base_er, base_ee, er, ee, erp, eep, late = [nums[i] for i in at]
+            if base is None:
+                base = base_er if base_er is not None else base_ee
+            if not (er or ee or erp or eep or late or (own and base)):
+                continue  # an insurance this person is not in
+            if base is None and shares:
+                base = shared_base
+            out.append((ins, ihf, base, er, ee, erp, eep, late))
+        memo = self._amounts_memo
+        if len(memo) >= 20_000:  # bounded: the keys hold the row's cells
+            memo.clear()
+        memo[raw] = out
+        return out
 
     def _numbers(self, raw: tuple[object, ...]) -> list[Decimal | None]:
         """Convert the values the memo has not seen yet (ValueError for a bad one)."""

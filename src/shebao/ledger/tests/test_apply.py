@@ -313,6 +313,40 @@ def test_new_month_events_are_one_per_person(org, system, alice):
     assert SyncRun.objects.get(pk=run.pk).change_count == 12
 
 
+def test_new_persons_month_stated_again_in_a_later_chunk_is_merged(org, system, monkeypatch):
+    # A person this run creates is not looked up while first seen; a later chunk that states the
+    # same month again (the employee part) must still find the month the first chunk inserted.
+    from shebao.ledger import services
+
+    monkeypatch.setattr(services, "CHUNK", 2)
+    stranger = F.PersonRef(name="陌生人", id_number=make_resident_id("440305", dt.date(1991, 2, 3), 17))
+    rows = [
+        _row(2, stranger, _fact(stranger, P, "2025-03", base=D("8000"), employer_due=D("1280.00"))),
+        _row(3, stranger, _fact(stranger, P, "2025-04", base=D("8000"), employer_due=D("1280.00"))),
+        _row(4, stranger, _fact(stranger, P, "2025-03", employee_due=D("640.00"))),
+    ]
+    run, result = _apply(org, system, rows)
+    rec = ContributionRecord.objects.get(period=202503)
+    assert (rec.employer_due, rec.employee_due, rec.source_row) == (D("1280.00"), D("640.00"), 4)
+    assert result.counts["records_created"] == 2 and result.counts["records_changed"] == 0
+    assert not ContributionRevision.objects.exists()
+    assert SourceRow.objects.filter(run=run).count() == 3
+
+
+def test_source_rows_are_stored_as_json_lists_aligned_with_the_run_columns(org, system, alice):
+    _, ref = alice
+    row = F.SourceRow(
+        row=2,
+        cells={"姓名": ref.name, "备注": 'a "quoted" \\ note\n', "证件号码": "1101**********0003"},
+        contributions=[_fact(ref, P, "2025-03", employer_due=D("1"))],
+    )
+    run, _ = _apply(org, system, [row])
+    run.refresh_from_db()
+    stored = SourceRow.objects.get(run=run)
+    assert run.columns == ["姓名", "备注", "证件号码"]
+    assert stored.cells == [ref.name, 'a "quoted" \\ note\n', "1101**********0003"]
+
+
 def test_a_file_that_breaks_while_streaming_fails_and_writes_nothing(
     org, system, alice, tmp_path, monkeypatch
 ):
