@@ -220,7 +220,7 @@ def _param_field(name: str, spec: dict[str, Any], required: set[str]) -> forms.F
 
 def _choice_label(value: str) -> str:
     try:
-        return INSURANCE_LABELS[Insurance(value)]
+        return gettext(INSURANCE_LABELS[Insurance(value)])
     except ValueError:
         return value
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from shebao.ledger.models import LedgerPerson
 from shebao.org.models import Department, Entity
@@ -18,7 +19,7 @@ from shebao.roster.models import Employee
 
 
 class Severity(models.TextChoices):
-    INFO = "info", _("提示")
+    INFO = "info", pgettext_lazy("severity", "提示")  # "提示" alone is the ledger's "warnings"
     WARNING = "warning", _("警告")
     CRITICAL = "critical", _("严重")
 

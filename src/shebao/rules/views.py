@@ -109,7 +109,8 @@ def finding_action(request: HttpRequest) -> HttpResponse:
     back = _back(request, reverse("rules:findings"))
     form = FindingActionForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "；".join(e for errors in form.errors.values() for e in errors))
+        # Translators: separates error messages in one line
+        messages.error(request, _("；").join(e for errors in form.errors.values() for e in errors))
         return redirect(back)
     d = form.cleaned_data
     actor = Actor.from_request(request)
@@ -188,9 +189,10 @@ OFFICIAL = {"official_text"}
 
 def _insurance(code: str) -> str:
     try:
-        return INSURANCE_LABELS[Insurance(code)]
+        label = INSURANCE_LABELS[Insurance(code)]
     except ValueError:
-        return code
+        label = code  # the kinds store the (Chinese) label itself
+    return _(label) if label else label  # the labels are in the catalogue (the policy room's)
 
 
 def _fact(key: str, value: Any) -> str:
@@ -201,9 +203,10 @@ def _fact(key: str, value: Any) -> str:
     if key == "insurance":
         return _insurance(value)
     if key == "insurances" and isinstance(value, list):
-        return "、".join(_insurance(v) for v in value)
+        # Translators: separates the items of a list (Chinese enumeration comma)
+        return _("、").join(_insurance(v) for v in value)
     if isinstance(value, list):
-        return "、".join(str(v) for v in value)
+        return _("、").join(str(v) for v in value)
     return str(value)
 
 
@@ -211,7 +214,15 @@ def _statements(items: list[dict]) -> list[dict]:
     out = []
     for s in items or []:
         key = CONFIDENCE_KEYS.get(s.get("confidence", ""), "unverified")
-        out.append({**s, "confidence_key": key, "verified": key in OFFICIAL})
+        label = s.get("confidence") or ""
+        out.append(
+            {
+                **s,
+                "confidence_key": key,
+                "verified": key in OFFICIAL,
+                "confidence_label": _(label) if label else "",
+            }
+        )
     return out
 
 
@@ -310,11 +321,11 @@ def _scope_summary(rule: AlertRule) -> list[str]:
     entities = [e.name for e in rule.entities.all()]
     departments = [d.name for d in rule.departments.all()]
     if entities:
-        parts.append("、".join(entities))
+        parts.append(_("、").join(entities))
     if departments:
-        parts.append(_("部门：") + "、".join(departments))
+        parts.append(_("部门：") + _("、").join(departments))
     if rule.employment_types:
-        parts.append("、".join(str(types.get(t, t)) for t in rule.employment_types))
+        parts.append(_("、").join(str(types.get(t, t)) for t in rule.employment_types))
     return parts
 
 
@@ -507,8 +518,11 @@ def rule_toggle(request: HttpRequest, pk: int) -> HttpResponse:
     except exceptions.ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect("rules:list")
-    state = _("已启用") if rule.enabled else _("已停用")
-    messages.success(request, f"{state}“{rule.name}”。" + _evaluated(request, rule))
+    if rule.enabled:
+        done = _("已启用“%(name)s”。") % {"name": rule.name}
+    else:
+        done = _("已停用“%(name)s”。") % {"name": rule.name}
+    messages.success(request, done + _evaluated(request, rule))
     return redirect("rules:list")
 
 

@@ -103,8 +103,8 @@ def _seen_through(ctx: Context, entity_id: int, insurances: tuple[str, ...]) -> 
 
 
 class RegistrationParams(Params):
-    days: int = Field(30, ge=1, le=365, description="入职后多少天内应完成登记")
-    warn_days: int = Field(7, ge=0, le=60, description="到期前多少天开始提醒")
+    days: int = Field(30, ge=1, le=365, description=N_("入职后多少天内应完成登记"))
+    warn_days: int = Field(7, ge=0, le=60, description=N_("到期前多少天开始提醒"))
 
 
 class _Registration(RuleKind):
@@ -399,7 +399,7 @@ def _gap_match(ctx: Context, g: _GapRow, *, subject: str, citations: tuple[str, 
 
 
 class InterruptionParams(Params):
-    days: int = Field(30, ge=1, le=3650, description="中断超过多少天")
+    days: int = Field(30, ge=1, le=3650, description=N_("中断超过多少天"))
 
 
 class MedicalInterrupted(RuleKind):
@@ -522,7 +522,7 @@ class InsuranceInterrupted(RuleKind):
 
 
 class WaitingPeriodParams(Params):
-    months: int = Field(3, ge=1, le=24, description="医保中断超过多少个月")
+    months: int = Field(3, ge=1, le=24, description=N_("医保中断超过多少个月"))
 
 
 class WaitingPeriodRisk(RuleKind):

@@ -17,9 +17,9 @@ M = LedgerPerson.Match
 
 
 class IdentityParams(Params):
-    upgraded_15: bool = Field(True, description="由15位旧号升位、尚未与政府数据核对的证件号码")
-    account_only: bool = Field(True, description="台账中只按个人编号和姓名匹配（无证件号码）的人员")
-    name_only: bool = Field(True, description="花名册证件号码在台账中找不到、但有同名未匹配人员")
+    upgraded_15: bool = Field(True, description=N_("由15位旧号升位、尚未与政府数据核对的证件号码"))
+    account_only: bool = Field(True, description=N_("台账中只按个人编号和姓名匹配（无证件号码）的人员"))
+    name_only: bool = Field(True, description=N_("花名册证件号码在台账中找不到、但有同名未匹配人员"))
 
 
 class InvalidIdentity(RuleKind):

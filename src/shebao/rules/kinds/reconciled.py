@@ -142,7 +142,7 @@ def _base_match(key: tuple, rows: list[dict], subject: str) -> Match:
 
 class EnrolledElsewhereParams(Params):
     status_lookback_days: int = Field(
-        30, ge=0, le=365, description="入职前多少天内查询到的参保状态也算作入职时的状态"
+        30, ge=0, le=365, description=N_("入职前多少天内查询到的参保状态也算作入职时的状态")
     )
 
 
@@ -352,7 +352,7 @@ def _months_of(r: dict) -> list[int]:
 
 
 class LeaverParams(Params):
-    days: int = Field(0, ge=0, le=365, description="离职后宽限多少天")
+    days: int = Field(0, ge=0, le=365, description=N_("离职后宽限多少天"))
 
 
 class LeaverNotStopped(RuleKind):
@@ -409,8 +409,8 @@ def _leave_date(rows: list[dict]) -> dt.date | None:
 
 
 class BaseRangeParams(Params):
-    below_min: bool = Field(True, description="低于下限")
-    above_max: bool = Field(True, description="高于上限")
+    below_min: bool = Field(True, description=N_("低于下限"))
+    above_max: bool = Field(True, description=N_("高于上限"))
 
 
 class BaseOutOfRange(RuleKind):
@@ -449,8 +449,8 @@ class BaseOutOfRange(RuleKind):
 
 
 class BaseMismatchParams(Params):
-    tolerance_yuan: Decimal = Field(Decimal("1"), ge=1, le=100000, description="允许相差的金额（元）")
-    tolerance_percent: Decimal = Field(Decimal("0"), ge=0, le=100, description="允许相差的比例（%）")
+    tolerance_yuan: Decimal = Field(Decimal("1"), ge=1, le=100000, description=N_("允许相差的金额（元）"))
+    tolerance_percent: Decimal = Field(Decimal("0"), ge=0, le=100, description=N_("允许相差的比例（%）"))
 
 
 class BaseMismatch(RuleKind):
@@ -514,7 +514,7 @@ def _max_difference(r: dict, params: BaseMismatchParams) -> Decimal | None:
 
 
 class ArrearsParams(Params):
-    min_months: int = Field(1, ge=1, le=120, description="欠缴至少多少个月")
+    min_months: int = Field(1, ge=1, le=120, description=N_("欠缴至少多少个月"))
 
 
 class Arrears(RuleKind):
