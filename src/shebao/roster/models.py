@@ -139,6 +139,9 @@ class EmploymentSpell(models.Model):
                 name="spell_leave_after_hire",
             ),
         ]
+        # An employee's spells at one entity (the rules' "current spell here?" probes). Without it
+        # SQLite, lacking statistics, may probe by entity alone: every spell of a large entity.
+        indexes = [models.Index(fields=["employee", "entity"], name="spell_employee_entity")]
 
     def __str__(self) -> str:
         end = self.leave_date.isoformat() if self.leave_date else "至今"

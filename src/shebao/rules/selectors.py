@@ -126,41 +126,54 @@ def days_left(finding: Finding, today: dt.date | None = None) -> int | None:
     return (finding.deadline - (today or timezone.localdate())).days
 
 
-def display_title(finding: Finding) -> str:
+def display_title(finding: Finding, today: dt.date | None = None) -> str:
     """The title in the active language (rendered from the stored template arguments)."""
     kind = KINDS.get(finding.kind)
     details = finding.details or {}
     if kind is None or "args" not in details:
         return finding.title
     try:
-        return kind.title(details.get("variant", "default"), details["args"])
+        return kind.title(
+            details.get("variant", "default"), kind.live(details["args"], today or timezone.localdate())
+        )
     except (KeyError, IndexError, ValueError):
         return finding.title
 
 
-def display_explanation(finding: Finding) -> str:
+def display_explanation(finding: Finding, today: dt.date | None = None) -> str:
     kind = KINDS.get(finding.kind)
     details = finding.details or {}
     if kind is None or "args" not in details:
         return details.get("explanation", "")
     try:
-        return kind.explanation(details.get("variant", "default"), details["args"])
+        return kind.explanation(
+            details.get("variant", "default"), kind.live(details["args"], today or timezone.localdate())
+        )
     except (KeyError, IndexError, ValueError):
         return details.get("explanation", "")
 
 
-def display_next_step(finding: Finding) -> str:
+def display_next_step(finding: Finding, today: dt.date | None = None) -> str:
     kind = KINDS.get(finding.kind)
     details = finding.details or {}
     if kind is None or "args" not in details:
         return finding.next_step
     try:
-        return kind.next_step(details.get("variant", "default"), details["args"])
+        return kind.next_step(
+            details.get("variant", "default"), kind.live(details["args"], today or timezone.localdate())
+        )
     except (KeyError, IndexError, ValueError):
         return finding.next_step
 
 
-def finding_data(finding: Finding) -> dict[str, Any]:
+def live_details(finding: Finding, today: dt.date | None = None) -> dict[str, Any]:
+    """The details with the day counts filled in as of ``today`` (they are not stored)."""
+    kind = KINDS.get(finding.kind)
+    details = finding.details or {}
+    return details if kind is None else kind.live(details, today or timezone.localdate())
+
+
+def finding_data(finding: Finding, today: dt.date | None = None) -> dict[str, Any]:
     """A finding as the CLI and the API give it (the interface named in the issue)."""
     employee = finding.employee
     id_masked = None
@@ -180,18 +193,18 @@ def finding_data(finding: Finding) -> dict[str, Any]:
         "entity": finding.entity.code if finding.entity else None,
         "severity": finding.severity,
         "status": finding.status,
-        "title": finding.title,
+        "title": display_title(finding, today),
         "deadline": finding.deadline.isoformat() if finding.deadline else None,
-        "days_left": days_left(finding),
+        "days_left": days_left(finding, today),
         "amount": fmt(finding.amount) if finding.amount is not None else None,
         "citations": list(finding.citations or []),
-        "next_step": finding.next_step,
+        "next_step": display_next_step(finding, today),
         "snoozed_until": finding.snoozed_until.isoformat() if finding.snoozed_until else None,
         "assignee": finding.assignee.username if finding.assignee else None,
         "resolved_reason": finding.resolved_reason or None,
         "first_seen_at": finding.first_seen_at.isoformat(),
         "updated_at": finding.updated_at.isoformat(),
-        "details": finding.details,
+        "details": live_details(finding, today),
     }
 
 

@@ -302,7 +302,7 @@ def finding_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "days_left": days,
             "days_over": -days if days is not None and days < 0 else 0,
             "kind_label": _(kind.label) if kind else finding.kind,
-            "evidence": finding_evidence(finding.details),
+            "evidence": finding_evidence(selectors.live_details(finding)),
             "citations": citation_refs(list(finding.citations or [])),
             "transitions": transitions,
             "can_handle": can_handle,

@@ -5,11 +5,12 @@ one set-based ``evaluate`` that returns the matches (only the rows that match co
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from shebao.core.exceptions import ApplicationError
@@ -59,6 +60,15 @@ class RuleKind:
     # employee: findings name an employee; person: a ledger person nobody employs may be named
     subject_type: ClassVar[str] = "employee"
 
+    # Day counts ("入职已 40 天", "中断 88 天") change every day while nothing else does: they are
+    # not stored (a daily evaluation would rewrite every such finding) but recomputed from the
+    # stored dates when shown. ``volatile`` names them in the template arguments and details.
+    volatile: ClassVar[tuple[str, ...]] = ()
+
+    def live(self, values: dict[str, Any], today: dt.date) -> dict[str, Any]:
+        """Template arguments or details with the day counts filled in as of ``today``."""
+        return values
+
     def parse_params(self, raw: dict[str, Any] | None) -> Params:
         try:
             return self.params.model_validate(raw or {})
@@ -83,7 +93,7 @@ class RuleKind:
     def render(self, table: dict[str, str], variant: str, args: dict[str, Any]) -> str:
         template = table.get(variant) or table["default"]
         try:
-            return gettext(template).format(**args)
+            return _translated(template, get_language()).format(**args)
         except (KeyError, IndexError, ValueError):  # a translation that lost a placeholder
             return template.format(**args)
 
@@ -95,6 +105,12 @@ class RuleKind:
 
     def next_step(self, variant: str, args: dict[str, Any]) -> str:
         return self.render(self.next_steps, variant, args)
+
+
+@functools.lru_cache(maxsize=4096)
+def _translated(template: str, language: str | None) -> str:
+    """gettext of a wording template, once per language (evaluation renders thousands of rows)."""
+    return gettext(template)
 
 
 def _param_error(err: dict[str, Any]) -> str:

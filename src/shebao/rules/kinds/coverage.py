@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Literal
+from typing import Any, Literal
 
-from django.db.models import Exists, Max, OuterRef, Q
-from django.db.models.functions import ExtractMonth, ExtractYear
+from django.db.models import Exists, Func, IntegerField, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 from pydantic import Field, field_validator
@@ -32,6 +31,7 @@ from shebao.rules.context import (
     SOCIAL_INSURANCES,
     Context,
     Scope,
+    month_ints,
     ym_int,
     ym_of,
     ym_text,
@@ -48,6 +48,19 @@ _STATUS_LABELS = dict(S.choices)
 
 def _label(insurance: str) -> str:
     return INSURANCE_LABELS[Insurance(insurance)]
+
+
+class YearMonthOf(Func):
+    """A date's month as yyyymm, in native SQL (Django's ExtractYear on SQLite is a Python
+    function called for every probe of a correlated subquery)."""
+
+    output_field = IntegerField()
+    template = "(CAST(EXTRACT(YEAR FROM %(expressions)s) AS INTEGER) * 100 + CAST(EXTRACT(MONTH FROM %(expressions)s) AS INTEGER))"
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(
+            compiler, connection, template="CAST(strftime('%%Y%%m', %(expressions)s) AS INTEGER)", **extra
+        )
 
 
 def _spell_values(qs):
@@ -110,6 +123,18 @@ class RegistrationParams(Params):
 class _Registration(RuleKind):
     insurances: tuple[str, ...]
     params = RegistrationParams
+    volatile = ("days_since", "days_left", "days_over")
+
+    def live(self, values: dict[str, Any], today: dt.date) -> dict[str, Any]:
+        if "hire_date" not in values or "deadline" not in values:
+            return values
+        hire, deadline = dt.date.fromisoformat(values["hire_date"]), dt.date.fromisoformat(values["deadline"])
+        return {
+            **values,
+            "days_since": (today - hire).days,
+            "days_left": (deadline - today).days,
+            "days_over": (today - deadline).days,
+        }
 
     exempt: tuple[str, ...] = EXEMPT_TYPES
 
@@ -140,7 +165,7 @@ class _Registration(RuleKind):
         if not reach:
             return []
         spells = spells.filter(reach)
-        hire_ym = ExtractYear(OuterRef("hire_date")) * 100 + ExtractMonth(OuterRef("hire_date"))
+        hire_ym = YearMonthOf(OuterRef("hire_date"))
         record = ContributionRecord.objects.filter(
             person__employee_id=OuterRef("employee_id"),
             unit__entity_id=OuterRef("entity_id"),
@@ -159,7 +184,7 @@ class _Registration(RuleKind):
             deadline = hire + dt.timedelta(days=params.days)
             overdue = ctx.as_of > deadline
             since = (ctx.as_of - hire).days
-            months = [ym_int(m) for m in YearMonth.range(YearMonth.of(hire), YearMonth.of(ctx.as_of))]
+            months = month_ints(hire.year * 100 + hire.month, ctx.as_of.year * 100 + ctx.as_of.month)
             amount, missing = months_cost(ctx, entity_id, self._cost_insurances(), wage, months)
             data_through = ctx.side_horizon(entity_id, self.insurances)
             args = {
@@ -354,7 +379,7 @@ def _gap_match(ctx: Context, g: _GapRow, *, subject: str, citations: tuple[str, 
     gap_from = last.next()
     days = (ctx.as_of - last.last_day).days
     months_missed = YearMonth.of(ctx.as_of) - last  # the months since the last covered one, this one included
-    missed = [ym_int(m) for m in YearMonth.range(gap_from, YearMonth.of(ctx.as_of))]
+    missed = month_ints(ym_int(gap_from), ctx.as_of.year * 100 + ctx.as_of.month)
     data_through = ctx.horizon(entity_id, g.insurance)
     amount, missing = months_cost(ctx, entity_id, (g.insurance,), wage, missed)
     args = {
@@ -398,11 +423,25 @@ def _gap_match(ctx: Context, g: _GapRow, *, subject: str, citations: tuple[str, 
     )
 
 
+class _Gap(RuleKind):
+    """Gap kinds: the days since the end of the last covered month are recomputed when shown."""
+
+    volatile = ("days", "gap_days")
+
+    def live(self, values: dict[str, Any], today: dt.date) -> dict[str, Any]:
+        last = values.get("last") or values.get("last_covered_month")
+        if not last:
+            return values
+        days = (today - YearMonth.parse(last).last_day).days
+        key = "days" if "last" in values else "gap_days"
+        return {**values, key: days}
+
+
 class InterruptionParams(Params):
     days: int = Field(30, ge=1, le=3650, description=N_("中断超过多少天"))
 
 
-class MedicalInterrupted(RuleKind):
+class MedicalInterrupted(_Gap):
     code = "medical_interrupted"
     label = N_("医保中断")
     summary = N_(
@@ -487,7 +526,7 @@ class InsuranceInterruptedParams(InterruptionParams):
         return list(dict.fromkeys(value))
 
 
-class InsuranceInterrupted(RuleKind):
+class InsuranceInterrupted(_Gap):
     code = "insurance_interrupted"
     label = N_("险种中断")
     summary = N_("所选险种自最后一个有缴费的月份月末起中断超过规定天数（任何单位缴纳均算有缴费）")
@@ -525,7 +564,7 @@ class WaitingPeriodParams(Params):
     months: int = Field(3, ge=1, le=24, description=N_("医保中断超过多少个月"))
 
 
-class WaitingPeriodRisk(RuleKind):
+class WaitingPeriodRisk(_Gap):
     code = "waiting_period_risk"
     label = N_("医保待遇等待期风险")
     summary = N_("职工医保中断超过规定月数（默认3个月），恢复参保后可能要经过待遇等待期才能报销")

@@ -114,22 +114,25 @@ class InvalidIdentity(RuleKind):
                 )  # fmt: skip
 
         if params.name_only:
-            namesake = LedgerPerson.objects.filter(
-                employee__isnull=True,
-                name=OuterRef("employee__name"),
-                first_entity_id=OuterRef("entity_id"),
-            ).exclude(id_number_enc="")
-            rows = list(
-                spells.filter(~Exists(matched), Exists(namesake)).values_list(
-                    "employee_id", "entity_id", "department_id", "employee__name", "employee__employee_no"
+            # The people nobody employs are few: read their names first, then the current spells
+            # of unmatched employees with one of those names (no correlated probe on names).
+            unmatched = LedgerPerson.objects.filter(employee__isnull=True).exclude(id_number_enc="")
+            names = set(unmatched.values_list("name", flat=True).distinct())
+            rows = []
+            if names:
+                rows = list(
+                    spells.filter(~Exists(matched), employee__name__in=names).values_list(
+                        "employee_id", "entity_id", "department_id", "employee__name", "employee__employee_no"
+                    )
                 )
-            )
             wanted = defaultdict(list)
             for r in rows:
                 wanted[(r[3], r[1])].append(r)
-            people = LedgerPerson.objects.filter(
-                employee__isnull=True, name__in={r[3] for r in rows}, first_entity_id__in={r[1] for r in rows}
-            ).exclude(id_number_enc="")
+            people = (
+                unmatched.filter(name__in={r[3] for r in rows}, first_entity_id__in={r[1] for r in rows})
+                if rows
+                else []
+            )
             for person in people:
                 for emp_id, ent_id, dept_id, name, emp_no in wanted.get(
                     (person.name, person.first_entity_id), []

@@ -28,14 +28,23 @@ def months_cost(
     if not months:
         return ZERO, []
     policy = entity_policy(ctx, entity_id)
+    # months under one policy period cost the same: price one month per period, times the count
+    counts: dict[object, list[int]] = {}
+    for month in months:
+        mi = mi_of(month)
+        key = policy.period_key(mi)
+        if key in counts:
+            counts[key][1] += 1
+        else:
+            counts[key] = [mi, 1]
     total = ZERO
     missing: list[str] = []
     for insurance in insurances:
-        for month in months:
-            line = policy.line(insurance, mi_of(month), wage)
+        for mi, n in counts.values():
+            line = policy.line(insurance, mi, wage)
             gaps = line_missing(line)
             if gaps:
                 missing.extend(g for g in gaps if g not in missing)
                 continue
-            total += line.employer_amount + line.employee_amount
+            total += (line.employer_amount + line.employee_amount) * n
     return (None if missing else total), missing

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models.fields.json import KeyTransform
 from django.utils.translation import gettext_noop as N_
 from pydantic import Field
 
@@ -23,7 +24,7 @@ from shebao.policy.calculators.arrears import late_fee
 from shebao.policy.selectors import policy_period_for_entity
 from shebao.policy.terms import INSURANCE_LABELS, Insurance
 from shebao.roster.models import EmploymentSpell
-from shebao.rules.context import Context, Scope, ym_int, ym_of, ym_text
+from shebao.rules.context import Context, Scope, month_ints, ym_int, ym_of, ym_text
 from shebao.rules.kinds.base import Match, Params, RuleKind
 from shebao.rules.kinds.money import months_cost
 from shebao.rules.models import Severity
@@ -43,7 +44,6 @@ _FIELDS = (
     "unit_id",
     "unit__name",
     "amount",
-    "detail",
     "explanation",
     "citations",
     "employee__name",
@@ -60,7 +60,13 @@ def _label(insurance: str) -> str:
         return insurance or "—"
 
 
-def open_discrepancies(ctx: Context, scope: Scope, kinds: list[str], extra: Q | None = None) -> list[dict]:
+def open_discrepancies(
+    ctx: Context, scope: Scope, kinds: list[str], extra: Q | None = None, *, detail: tuple[str, ...] = ()
+) -> list[dict]:
+    """The open discrepancies of ``kinds`` in scope (limited to the evaluation's people when
+    incremental). Only the named top-level keys of their detail JSON are read (``r["detail"]``):
+    the whole detail — figures, sources, segments — is large, and decoding it for thousands of rows
+    was most of a kind's time."""
     present = ctx.discrepancy_kinds()
     if present is not None and not present.intersection(kinds):
         return []
@@ -70,7 +76,11 @@ def open_discrepancies(ctx: Context, scope: Scope, kinds: list[str], extra: Q | 
     if extra is not None:
         qs = qs.filter(extra)
     qs = ctx.limit(qs, employee_field="employee_id", person_field="person_id")
-    return list(qs.order_by("period_from", "id").values(*_FIELDS))
+    parts = {f"_d_{k}": KeyTransform(k, "detail") for k in detail}
+    rows = list(qs.order_by("period_from", "id").values(*_FIELDS, **parts))
+    for r in rows:
+        r["detail"] = {k: v for k in detail if (v := r.pop(f"_d_{k}")) is not None}
+    return rows
 
 
 def _group(rows: list[dict]) -> dict[tuple[int, int | None, int | None], list[dict]]:
@@ -176,7 +186,7 @@ class EnrolledElsewhere(RuleKind):
             entity_id=OuterRef("entity_id"),
             hire_date__lte=ctx.as_of,
         )
-        rows = open_discrepancies(ctx, scope, [K.OTHER_UNIT], Q(Exists(current)))
+        rows = open_discrepancies(ctx, scope, [K.OTHER_UNIT], Q(Exists(current)), detail=("enrollment",))
         # A row that rests on a status report alone (no months) is out of date once our unit covers
         # the insurance in the report's month or later — the same test ``_statuses`` applies.
         reported_only = [r for r in rows if not r["months"] and (r["detail"] or {}).get("enrollment")]
@@ -345,7 +355,7 @@ def _still_running(ctx: Context, r: dict) -> bool:
 def _months_of(r: dict) -> list[int]:
     if not r["period_from"] or not r["period_to"]:
         return []
-    return [m.year * 100 + m.month for m in YearMonth.range(ym_of(r["period_from"]), ym_of(r["period_to"]))]
+    return month_ints(r["period_from"], r["period_to"])
 
 
 # --- leavers --------------------------------------------------------------------------------------
@@ -378,7 +388,7 @@ class LeaverNotStopped(RuleKind):
     resolved_reason = N_("本单位已停保（离职后不再有缴费记录）")
 
     def evaluate(self, ctx: Context, params: LeaverParams, scope: Scope) -> list[Match]:
-        rows = open_discrepancies(ctx, scope, [K.AFTER_LEAVING])
+        rows = open_discrepancies(ctx, scope, [K.AFTER_LEAVING], detail=("spell",))
         out = []
         for key, group in _group(rows).items():
             leave = _leave_date(group)
@@ -477,7 +487,7 @@ class BaseMismatch(RuleKind):
 
     def evaluate(self, ctx: Context, params: BaseMismatchParams, scope: Scope) -> list[Match]:
         rows = []
-        for r in open_discrepancies(ctx, scope, [K.BASE_MISMATCH]):
+        for r in open_discrepancies(ctx, scope, [K.BASE_MISMATCH], detail=("segments",)):
             diff = _max_difference(r, params)
             if diff is not None:
                 r["_diff"] = diff
@@ -559,7 +569,7 @@ class Arrears(RuleKind):
 
     def evaluate(self, ctx: Context, params: ArrearsParams, scope: Scope) -> list[Match]:
         out = []
-        for key, group in _group(open_discrepancies(ctx, scope, [K.UNPAID])).items():
+        for key, group in _group(open_discrepancies(ctx, scope, [K.UNPAID], detail=("records",))).items():
             months = {(r["insurance"], p) for r in group for p in _months_of(r)}
             if len({p for _, p in months}) < params.min_months:
                 continue
@@ -670,7 +680,11 @@ class UnknownEnrollee(RuleKind):
                 state=EnrollmentStatus.State.ACTIVE,
             )
         ))  # fmt: skip
-        for key, group in _group(open_discrepancies(ctx, scope, [K.UNKNOWN_PERSON], ours)).items():
+        for key, group in _group(
+            open_discrepancies(
+                ctx, scope, [K.UNKNOWN_PERSON], ours, detail=("name", "first", "last", "insurances")
+            )
+        ).items():
             entity_id, _emp, person_id = key
             detail = group[0]["detail"] or {}
             m = _base_match(key, group, f"entity{entity_id}")

@@ -14,7 +14,9 @@ import pytest
 
 from shebao.core.context import Actor
 from shebao.roster.services import employee_rehire, employee_update
+from shebao.rules.kinds import KINDS
 from shebao.rules.models import Finding
+from shebao.rules.selectors import live_details
 from shebao.rules.tests.factories import Book, evaluate, found, months, only_rule
 
 F = Finding.Status
@@ -72,8 +74,11 @@ def test_registration_day_30_vs_31_and_the_warning_window(book, background, make
     assert f.details["variant"] == variant
     assert f.severity == severity
     assert f.deadline == dt.date(2025, 7, 1)
-    assert f.details["args"]["days_left"] == days_left
-    assert f.details["args"]["days_since"] == (day - dt.date(2025, 6, 1)).days
+    # day counts are not stored (they would change every day); shown as of the day asked
+    assert "days_left" not in f.details["args"]
+    args = KINDS[REG].live(f.details["args"], day)
+    assert args["days_left"] == days_left
+    assert args["days_since"] == (day - dt.date(2025, 6, 1)).days
     assert f.citations == ["SIL-58", "SIL-84"]
     assert f.key == f"e{new.pk}:spell{new.spells.get().pk}"
 
@@ -245,7 +250,8 @@ def test_medical_gap_of_30_vs_31_days_from_the_end_of_the_last_covered_month(
         assert got == []
         return
     (f,) = got
-    assert f.details["gap_days"] == days == f.details["args"]["days"]
+    assert "gap_days" not in f.details and "days" not in f.details["args"]
+    assert live_details(f, day)["gap_days"] == days == KINDS[MED].live(f.details["args"], day)["days"]
     assert f.details["last_covered_month"] == "2025-05" and f.details["gap_from"] == "2025-06"
     assert f.details["variant"] == "within" and f.deadline == dt.date(2025, 8, 31)
     assert f.details["gap_began_before_hire"] is False
@@ -262,7 +268,7 @@ def test_medical_days_param(book, background, make_employee):
     assert found(MED) == []
     evaluate(dt.date(2025, 6, 15), MED)  # 46 days
     (f,) = found(MED)
-    assert f.details["gap_days"] == 46
+    assert live_details(f, dt.date(2025, 6, 15))["gap_days"] == 46
 
 
 def test_arrears_unpaid_and_refunded_months_are_not_covered(book, background, make_employee):
@@ -275,7 +281,10 @@ def test_arrears_unpaid_and_refunded_months_are_not_covered(book, background, ma
     evaluate(dt.date(2025, 6, 20), MED)
     (f,) = found(MED, employee=emp)
     assert f.details["last_covered_month"] == "2025-03"
-    assert f.details["gap_days"] == (dt.date(2025, 6, 20) - dt.date(2025, 3, 31)).days
+    assert (
+        live_details(f, dt.date(2025, 6, 20))["gap_days"]
+        == (dt.date(2025, 6, 20) - dt.date(2025, 3, 31)).days
+    )
     assert [
         (r["period"], r["status"]) for r in sorted(f.details["uncovered_records"], key=lambda r: r["period"])
     ] == [
@@ -391,7 +400,8 @@ def test_insurance_interrupted_for_the_chosen_insurances(book, background, make_
     evaluate(dt.date(2025, 6, 20), INS)  # default: pension, unemployment, work injury
     (f,) = found(INS, employee=emp)
     assert f.key == f"e{emp.pk}:pension" and f.details["insurance"] == "pension"
-    assert f.details["last_covered_month"] == "2025-04" and f.details["gap_days"] == 51
+    assert f.details["last_covered_month"] == "2025-04"
+    assert live_details(f, dt.date(2025, 6, 20))["gap_days"] == 51
     assert f.citations == ["SIL-58", "SIL-60"]
     assert "养老保险" in f.title
 

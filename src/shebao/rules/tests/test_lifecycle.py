@@ -14,6 +14,7 @@ from shebao.core.exceptions import ApplicationError, PermissionDenied
 from shebao.ledger.models import ContributionRecord
 from shebao.roster.services import employee_update
 from shebao.rules.models import AlertRule, Finding, FindingTransition
+from shebao.rules.selectors import display_title
 from shebao.rules.services import finding_assign, finding_transition, rule_preview, rule_update
 from shebao.rules.tests.factories import (
     Book,
@@ -89,15 +90,23 @@ def test_auto_resolve_with_the_kinds_reason_and_reopen_when_it_comes_back(book, 
     assert f.transitions.last().reason == "问题再次出现"
 
 
-def test_changed_evidence_updates_in_place_and_keeps_the_manual_status(book, background, make_employee):
+def test_changed_evidence_updates_in_place_and_keeps_the_manual_status(book, background, make_employee, org):
     emp = make_employee(hire_date=dt.date(2025, 5, 1))
     evaluate(DAY, REG)
     (f,) = found(REG)
     transition(f, "acknowledged", reason="已在办理")
-    r = evaluate(DAY + dt.timedelta(days=1), REG)  # one day later: days since hire changed
+    # one day later: only the day counts differ, and they are not stored: nothing is rewritten
+    r = evaluate(DAY + dt.timedelta(days=1), REG)
+    assert (r.updated, r.total("unchanged")) == (0, 1)
     f.refresh_from_db()
-    assert r.updated == 1 and f.status == F.ACKNOWLEDGED
-    assert "入职已 51 天" in f.title
+    assert "入职已 51 天" in display_title(f, DAY + dt.timedelta(days=1))
+    # a real change (the employee moves to another department) updates the finding in place
+    from shebao.roster.models import EmploymentSpell
+
+    EmploymentSpell.objects.filter(employee=emp).update(department=org["sales"])
+    r = evaluate(DAY + dt.timedelta(days=1), REG)
+    f.refresh_from_db()
+    assert r.updated == 1 and f.status == F.ACKNOWLEDGED and f.department == org["sales"]
     assert steps(f) == [("", "open"), ("open", "acknowledged")]
     assert emp.pk == f.employee_id
 

@@ -37,8 +37,9 @@ def kind_help(prefix: str) -> str:
     return prefix + "：" + "、".join(KINDS)
 
 
-def findings_json(qs) -> list[dict[str, Any]]:
-    return [finding_data(f) for f in qs]
+def findings_json(qs, today=None) -> list[dict[str, Any]]:
+    """Findings as JSON; day counts as of ``today`` (the --as-of date), not stored."""
+    return [finding_data(f, today) for f in qs]
 
 
 def active_findings(rule_ids: list[int]):
@@ -112,7 +113,7 @@ class Command(BaseCommand):
         total = qs.count()
         if limit is None:
             limit = total if opts["json"] else SHOW
-        items = findings_json(qs[:limit])
+        items = findings_json(qs[:limit], result.as_of)
         if opts["json"]:
             self.stdout.write(
                 json.dumps(
