@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from django.db.models import Count
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Body, Query, Router, Schema, Status
@@ -254,11 +253,6 @@ def _rule_or_404(rule_id: int) -> AlertRule:
     return rule
 
 
-def _active_counts(user: User) -> dict[int, int]:
-    qs = selectors.findings_for(user).filter(status__in=selectors.ACTIVE).order_by()
-    return dict(qs.values_list("rule_id").annotate(n=Count("id")))
-
-
 def _rule_out(rule: AlertRule, counts: dict[int, int]) -> dict[str, Any]:
     return {**selectors.rule_data(rule), "active_count": counts.get(rule.pk, 0)}
 
@@ -358,7 +352,7 @@ def list_kinds(request: HttpRequest):
 @router.get("/rules", response={200: list[RuleOut], **ERRORS_READ}, auth=read_auth, summary="预警规则")
 def list_rules(request: HttpRequest):
     """全部预警规则（含已停用的）及每条规则您可见的未解除预警数。"""
-    counts = _active_counts(request.auth.user)
+    counts = selectors.active_counts_by_rule(request.auth.user)
     return [_rule_out(r, counts) for r in selectors.rules_list()]
 
 
@@ -381,14 +375,14 @@ def create_rule(request: HttpRequest, payload: RuleIn):
             routing=payload.routing,
         )
     _evaluate_rule_later(rule)
-    return Status(201, _rule_out(_rule_or_404(rule.pk), _active_counts(request.auth.user)))
+    return Status(201, _rule_out(_rule_or_404(rule.pk), selectors.active_counts_by_rule(request.auth.user)))
 
 
 @router.get(
     "/rules/{int:rule_id}", response={200: RuleOut, **ERRORS_ONE}, auth=read_auth, summary="预警规则详情"
 )
 def get_rule(request: HttpRequest, rule_id: int):
-    return _rule_out(_rule_or_404(rule_id), _active_counts(request.auth.user))
+    return _rule_out(_rule_or_404(rule_id), selectors.active_counts_by_rule(request.auth.user))
 
 
 @router.patch(
@@ -410,7 +404,7 @@ def update_rule(request: HttpRequest, rule_id: int, payload: RuleUpdateIn):
     with _RuleErrors():
         rule = services.rule_update(actor=actor_for(request), rule=rule, **data)
     _evaluate_rule_later(rule)
-    return _rule_out(_rule_or_404(rule.pk), _active_counts(request.auth.user))
+    return _rule_out(_rule_or_404(rule.pk), selectors.active_counts_by_rule(request.auth.user))
 
 
 @router.delete(

@@ -209,13 +209,13 @@ def finding_data(finding: Finding, today: dt.date | None = None) -> dict[str, An
 
 
 def rules_list() -> QuerySet[AlertRule]:
-    return (
-        AlertRule.objects.prefetch_related("entities", "departments")
-        .annotate(
-            active_count=Count("findings", filter=Q(findings__status__in=ACTIVE)),
-        )
-        .order_by("id")
-    )
+    return AlertRule.objects.prefetch_related("entities", "departments").order_by("id")
+
+
+def active_counts_by_rule(user) -> dict[int, int]:
+    """Rule id → the active findings of that rule the user may see (their scope, not everyone's)."""
+    qs = findings_for(user).filter(status__in=ACTIVE).order_by()
+    return dict(qs.values_list("rule_id").annotate(n=Count("id")))
 
 
 def rule_data(rule: AlertRule) -> dict[str, Any]:
