@@ -32,7 +32,7 @@ system-deps:
 demo: install
 	$(BIN)/shebao migrate --no-input -v 0
 	$(BIN)/shebao seed --employees $(DEMO_EMPLOYEES) --seed $(DEMO_SEED) --ledger-months 36 --demo-users
-	$(BIN)/shebao up --host 127.0.0.1 --port 8000
+	SHEBAO_ALLOW_PRIVATE_URLS=1 SHEBAO_DEMO=1 $(BIN)/shebao up --host 127.0.0.1 --port 8000
 
 test: install-test
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "shebao.imports",
     "shebao.ledger",
     "shebao.rules",
+    "shebao.notify",
     "shebao.api",
     "shebao.web",
     "shebao.demo",
@@ -78,6 +79,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "shebao.web.context_processors.navigation",
+                "shebao.notify.context_processors.notifications",
             ],
         },
     },
@@ -169,6 +171,15 @@ SHEBAO_CONNECTOR_ALLOW_PRIVATE = env_bool("SHEBAO_CONNECTOR_ALLOW_PRIVATE", Fals
 SHEBAO_DROP_FOLDER_ROOTS = [
     p for p in os.environ.get("SHEBAO_DROP_FOLDER_ROOTS", str(INSTANCE_DIR / "drop")).split(":") if p
 ]
+# Notifications (shebao.notify; docs/notifications.md). Webhook and robot URLs resolving to
+# private or loopback addresses are refused unless this is on (the tests and the demo turn it on).
+SHEBAO_ALLOW_PRIVATE_URLS = env_bool("SHEBAO_ALLOW_PRIVATE_URLS", False)
+# The address users open Shebao at, for the links in messages.
+SHEBAO_BASE_URL = os.environ.get("SHEBAO_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# A demo instance (make demo): shows the demo mailbox page under 通知.
+SHEBAO_DEMO = env_bool("SHEBAO_DEMO", False)
+# Where `shebao mail_sink` (the demo's local SMTP server) keeps the mail it receives.
+SHEBAO_MAIL_SINK_DIR = Path(os.environ.get("SHEBAO_MAIL_SINK_DIR", str(INSTANCE_DIR / "mail-sink")))
 WHITENOISE_USE_FINDERS = True  # serve straight from the installed packages; no collectstatic step
 
 # Background work: Huey on SQLite in the instance folder, or Redis when configured.

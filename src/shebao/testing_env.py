@@ -11,3 +11,4 @@ import tempfile
 
 os.environ.setdefault("SHEBAO_INSTANCE_DIR", tempfile.mkdtemp(prefix="shebao-test-"))
 os.environ.setdefault("SHEBAO_HUEY_IMMEDIATE", "true")
+os.environ.setdefault("SHEBAO_ALLOW_PRIVATE_URLS", "true")  # local fake providers and SMTP servers

@@ -22,5 +22,6 @@ urlpatterns = [
     path("imports/", include("shebao.imports.urls")),
     path("ledger/", include("shebao.ledger.urls")),
     path("rules/", include("shebao.rules.urls")),
+    path("notify/", include(("shebao.notify.urls", "notify"))),
     path("", include("shebao.web.urls")),
 ]

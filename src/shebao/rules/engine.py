@@ -373,9 +373,18 @@ def _apply(rule: AlertRule, ctx: Context, existing: dict, now, actor_user) -> Ru
         ]
         out.resolved = len(gone)
     if transitions:
-        FindingTransition.objects.bulk_create(transitions, batch_size=1000)
+        transitions_record(transitions)
     out.seconds = time.perf_counter() - started
     return out
+
+
+def transitions_record(transitions: list[FindingTransition]) -> None:
+    """Write transitions and, in the same transaction, the notifications they cause (the
+    notifications room's outbox: rules → notify is the next arrow of the data path)."""
+    from shebao.notify.services import notifications_enqueue
+
+    created = FindingTransition.objects.bulk_create(transitions, batch_size=1000)
+    notifications_enqueue(transitions=created)
 
 
 def evaluate(rules: list[AlertRule], ctx: Context, *, actor_user=None) -> EvaluationResult:

@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django import forms
+from django.db.models import Q
 from django.forms.utils import flatatt
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
@@ -18,14 +19,17 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from shebao.accounts.models import User
-from shebao.accounts.permissions import WRITE_ROLES
+from shebao.accounts.permissions import STAFF_ROLES, WRITE_ROLES
+from shebao.notify.models import Channel
+from shebao.notify.routing import DEFAULT_MODES, routing_of
+from shebao.notify.routing import RECIPIENTS as ROUTING_RECIPIENTS
+from shebao.notify.transports import TRANSPORTS
 from shebao.org.models import Department, Entity
 from shebao.policy.terms import INSURANCE_LABELS, Insurance
 from shebao.roster.forms import DepartmentChoiceField, scoped_departments, scoped_entities
 from shebao.roster.models import EmploymentType
 from shebao.rules.kinds import KINDS, RuleKind
 from shebao.rules.models import AlertRule, Finding, Severity
-from shebao.rules.services import ROUTING_RECIPIENTS
 from shebao.web.helpers import ServiceErrorsMixin
 
 RECIPIENT_LABELS = {
@@ -35,6 +39,7 @@ RECIPIENT_LABELS = {
     "users": _("指定用户"),
     "group_robot": _("群机器人"),
 }
+MODE_LABELS = {"immediate": _("立即"), "digest": _("每日摘要"), "off": _("不发送")}
 STATUS_FILTERS = [
     ("active", _("未解除")),
     *Finding.Status.choices,
@@ -225,6 +230,17 @@ def _choice_label(value: str) -> str:
         return value
 
 
+class UserMultipleChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        return f"{obj.display_name}（{obj.get_role_display()}）"
+
+
+class ChannelChoiceField(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Channel) -> str:
+        label = f"{obj.name}（{TRANSPORTS.get(obj.kind, (obj.kind,))[0]}）"
+        return label if obj.enabled else label + gettext("（已停用）")
+
+
 class RuleForm(ServiceErrorsMixin, forms.Form):
     name = forms.CharField(label=_("名称"), max_length=100, error_messages={"required": _("请填写规则名称")})
     severity = forms.ChoiceField(label=_("严重程度"), choices=Severity.choices)
@@ -256,8 +272,62 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
         required=False,
         widget=forms.CheckboxSelectMultiple,
     )
+    users = UserMultipleChoiceField(
+        label=_("指定用户"),
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.SelectMultiple(attrs={"size": 6}),
+        help_text=_("选择了“指定用户”时通知这些人；按住 Ctrl（Mac 上为 ⌘）多选"),
+    )
+    channels = ChannelChoiceField(
+        label=_("群机器人 / 固定地址"),
+        queryset=Channel.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("选择了“群机器人”时发到这些通道"),
+    )
+    mode_critical = forms.ChoiceField(
+        label=Severity.CRITICAL.label, choices=list(MODE_LABELS.items()), required=False
+    )
+    mode_warning = forms.ChoiceField(
+        label=Severity.WARNING.label, choices=list(MODE_LABELS.items()), required=False
+    )
+    mode_info = forms.ChoiceField(
+        label=Severity.INFO.label, choices=list(MODE_LABELS.items()), required=False
+    )
+    quiet_start = forms.CharField(
+        label=_("免打扰时段"),
+        required=False,
+        max_length=8,
+        widget=forms.TimeInput(attrs={"type": "time", "class": "num"}),
+    )
+    quiet_end = forms.CharField(
+        label=_("免打扰结束"),
+        required=False,
+        max_length=8,
+        widget=forms.TimeInput(attrs={"type": "time", "class": "num"}),
+    )
+    digest_at = forms.CharField(
+        label=_("每日摘要时间"),
+        required=False,
+        max_length=8,
+        initial="09:00",
+        widget=forms.TimeInput(attrs={"type": "time", "class": "num"}),
+        help_text=_("选择“每日摘要”的预警在这个时间汇总成一条发送"),
+    )
+    notify_resolved = forms.BooleanField(label=_("解除时也通知"), required=False)
 
     PREFIX = "param_"
+    # the service's routing errors ("routing.users" …) and the fields that show them
+    ROUTING_FIELDS = {
+        "routing": "recipients",
+        "routing.recipients": "recipients",
+        "routing.users": "users",
+        "routing.channels": "channels",
+        "routing.modes": "mode_critical",
+        "routing.quiet_hours": "quiet_start",
+        "routing.digest_at": "digest_at",
+    }
 
     def __init__(self, *args: Any, kind: RuleKind, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -266,6 +336,17 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
         departments = Department.objects.select_related("entity").order_by("entity__code", "path")
         self.fields["departments"].queryset = departments
         self._group_departments(departments)
+        self.fields["users"].queryset = User.objects.filter(is_active=True, role__in=STAFF_ROLES).order_by(
+            "username"
+        )
+        # enabled group channels, and any the rule already names (a stopped one is kept, marked)
+        routed = [str(c) for c in self.initial.get("channels") or []]
+        if self.is_bound and hasattr(self.data, "getlist"):
+            routed += self.data.getlist("channels")
+        routed = [int(c) for c in routed if c.isdigit()]
+        self.fields["channels"].queryset = (
+            Channel.objects.exclude(kind="inapp").filter(Q(enabled=True) | Q(pk__in=routed)).order_by("id")
+        )
         schema = kind.params.model_json_schema()
         required = set(schema.get("required", []))
         self.param_names: list[str] = []
@@ -292,6 +373,7 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
                 "severity": kind.severity,
                 "enabled": True,
                 "recipients": ["entity_hr"],
+                **cls.routing_initial(None),
             }
         else:
             params = {**kind.default_params(), **(rule.params or {})}
@@ -302,10 +384,34 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
                 "entities": list(rule.entities.all()),
                 "departments": list(rule.departments.all()),
                 "employment_types": rule.employment_types,
-                "recipients": (rule.routing or {}).get("recipients", []),
+                **cls.routing_initial(rule.routing),
             }
         data.update({cls.PREFIX + k: v for k, v in params.items()})
         return data
+
+    @staticmethod
+    def routing_initial(stored: dict[str, Any] | None) -> dict[str, Any]:
+        r = routing_of(stored)
+        return {
+            "recipients": list(r.recipients),
+            "users": list(r.users),
+            "channels": list(r.channels),
+            **{f"mode_{sev}": r.mode(sev) for sev in DEFAULT_MODES},
+            "quiet_start": r.quiet[0].strftime("%H:%M") if r.quiet else "",
+            "quiet_end": r.quiet[1].strftime("%H:%M") if r.quiet else "",
+            "digest_at": r.digest_at.strftime("%H:%M"),
+            "notify_resolved": r.notify_resolved,
+        }
+
+    @property
+    def routing_fields(self):
+        return {
+            name: self[name] for name in ("recipients", "users", "channels", "digest_at", "notify_resolved")
+        }
+
+    @property
+    def mode_fields(self):
+        return [self[f"mode_{sev}"] for sev in ("critical", "warning", "info")]
 
     @property
     def param_fields(self):
@@ -336,14 +442,25 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
             "employment_types": list(d["employment_types"]),
         }
 
-    def routing(self, current: dict[str, Any] | None) -> dict[str, Any]:
-        return {**(current or {}), "recipients": list(self.cleaned_data["recipients"])}
+    def routing(self, current: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The routing as ``shebao.notify.routing.routing_clean`` takes it (the service checks it)."""
+        d = self.cleaned_data
+        start, end = (d.get("quiet_start") or "").strip(), (d.get("quiet_end") or "").strip()
+        return {
+            "recipients": list(d["recipients"]),
+            "users": [u.pk for u in d.get("users") or []],
+            "channels": [c.pk for c in d.get("channels") or []],
+            "modes": {sev: d.get(f"mode_{sev}") or default for sev, default in DEFAULT_MODES.items()},
+            "quiet_hours": {"start": start, "end": end} if start or end else {},
+            "digest_at": (d.get("digest_at") or "").strip() or "09:00",
+            "notify_resolved": bool(d.get("notify_resolved")),
+        }
 
     def add_service_errors(self, field_errors: dict[str, str], message: str) -> None:
         on_params = bool(field_errors)
         for key, error in field_errors.items():
             head = key.split(".", 1)[0]
-            target = {"routing": "recipients"}.get(head, head)
+            target = self.ROUTING_FIELDS.get(key) or self.ROUTING_FIELDS.get(head) or head
             if self.PREFIX + head in self.fields:
                 target = self.PREFIX + head
             else:

@@ -15,6 +15,7 @@ from shebao.audit.services import audit_record, diff
 from shebao.core.context import Actor
 from shebao.core.exceptions import ApplicationError, PermissionDenied
 from shebao.ledger.models import ChangeEvent, LedgerPerson
+from shebao.notify.routing import routing_clean
 from shebao.org.models import Department, Entity
 from shebao.roster.models import EmploymentType
 from shebao.rules import engine
@@ -23,7 +24,6 @@ from shebao.rules.kinds import KINDS, kind_get
 from shebao.rules.models import AlertRule, Finding, FindingTransition, Severity
 
 F = Finding.Status
-ROUTING_RECIPIENTS = ("entity_hr", "department_manager", "employee", "users", "group_robot")
 
 
 def _today() -> dt.date:
@@ -69,10 +69,12 @@ def _clean_rule(
     bad = [t for t in types if t not in EmploymentType.values]
     if bad:
         errors["employment_types"] = f"用工类型无效：{'、'.join(bad)}"
-    routing = routing or {}
-    recipients = routing.get("recipients", [])
-    if not isinstance(recipients, list) or any(r not in ROUTING_RECIPIENTS for r in recipients):
-        errors["routing"] = f"通知对象无效（可选：{'、'.join(ROUTING_RECIPIENTS)}）"
+    try:
+        routing = routing_clean(routing)
+    except ApplicationError as exc:
+        errors.update({k if k in ("routing",) else f"routing.{k}": v for k, v in exc.field_errors.items()})
+    else:
+        errors.update(_routing_targets(routing))
     if errors:
         raise ApplicationError("规则有误：" + "；".join(errors.values()), field_errors=errors)
     parsed = k.parse_params(params)
@@ -84,6 +86,23 @@ def _clean_rule(
         "employment_types": types,
         "routing": routing,
     }
+
+
+def _routing_targets(routing: dict[str, Any]) -> dict[str, str]:
+    """The users and channels a routing names must exist (and be usable)."""
+    from shebao.accounts.models import User
+    from shebao.notify.models import Channel
+
+    errors: dict[str, str] = {}
+    users = set(routing["users"])
+    found = set(User.objects.filter(pk__in=users, is_active=True).values_list("id", flat=True))
+    if users - found:
+        errors["routing.users"] = f"用户不存在或已停用：{'、'.join(map(str, sorted(users - found)))}"
+    channels = set(routing["channels"])
+    found = set(Channel.objects.filter(pk__in=channels).exclude(kind="inapp").values_list("id", flat=True))
+    if channels - found:
+        errors["routing.channels"] = f"通道不存在：{'、'.join(map(str, sorted(channels - found)))}"
+    return errors
 
 
 def _check_scope(entities, departments) -> tuple[list[Entity], list[Department]]:
@@ -205,7 +224,7 @@ def _resolve_all(rule: AlertRule, actor: Actor, reason: str) -> int:
         snoozed_until=None,
         updated_at=now,
     )
-    FindingTransition.objects.bulk_create(
+    engine.transitions_record(
         [
             FindingTransition(
                 finding_id=pk,
@@ -216,8 +235,7 @@ def _resolve_all(rule: AlertRule, actor: Actor, reason: str) -> int:
                 actor_label=_label(actor),
             )
             for pk, st in active
-        ],
-        batch_size=1000,
+        ]
     )
     return len(active)
 
@@ -486,7 +504,7 @@ def finding_transition(
             f.status_changed_at = now
             f.snoozed_until = snoozed_until if to_status == F.SNOOZED else None
         Finding.objects.bulk_update(findings, ["status", "status_changed_at", "snoozed_until"])
-        FindingTransition.objects.bulk_create(transitions)
+        engine.transitions_record(transitions)
         audit_record(
             actor=actor,
             action=f"finding.{to_status}",

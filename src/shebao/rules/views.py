@@ -21,12 +21,13 @@ from shebao.accounts.permissions import can_admin, can_edit_roster, can_view_ros
 from shebao.core import exceptions
 from shebao.core.context import Actor
 from shebao.law.selectors import citation_refs
+from shebao.notify.routing import routing_of
 from shebao.policy.terms import CONFIDENCE_LABELS, INSURANCE_LABELS, Insurance
 from shebao.roster.models import EmploymentType
 from shebao.rules import selectors, services
-from shebao.rules.forms import RECIPIENT_LABELS, FindingActionForm, FindingFilterForm, RuleForm
+from shebao.rules.forms import MODE_LABELS, RECIPIENT_LABELS, FindingActionForm, FindingFilterForm, RuleForm
 from shebao.rules.kinds import KINDS, RuleKind
-from shebao.rules.models import AlertRule, Finding
+from shebao.rules.models import AlertRule, Finding, Severity
 from shebao.web.decorators import login_required
 from shebao.web.helpers import render_htmx, require, submit_form
 
@@ -328,21 +329,64 @@ def _scope_summary(rule: AlertRule) -> list[str]:
     return parts
 
 
+def _routing_names(rules) -> dict[str, dict[int, str]]:
+    """The names of the users and channels the rules' routings name (two queries for the page)."""
+    from shebao.accounts.models import User
+    from shebao.notify.models import Channel
+
+    users: set[int] = set()
+    channels: set[int] = set()
+    for rule in rules:
+        r = routing_of(rule.routing)
+        users.update(r.users)
+        channels.update(r.channels)
+    return {
+        "users": {u.pk: u.display_name for u in User.objects.filter(pk__in=users)},
+        "channels": dict(Channel.objects.filter(pk__in=channels).values_list("pk", "name")),
+    }
+
+
+def _routing_summary(stored, names) -> tuple[list[str], list[str]]:
+    """Who hears (with the named users and channels) and, in a second line, how."""
+    r = routing_of(stored)
+    labels = []
+    for code in r.recipients:
+        label = str(RECIPIENT_LABELS.get(code, code))
+        who = []
+        if code == "users":
+            who = [names["users"].get(pk, f"#{pk}") for pk in r.users]
+        elif code == "group_robot":
+            who = [names["channels"].get(pk, f"#{pk}") for pk in r.channels]
+        labels.append(label + (_("（%(who)s）") % {"who": _("、").join(who)} if who else ""))
+    severities = dict(Severity.choices)
+    notes = [
+        _("%(severity)s：%(mode)s") % {"severity": severities[sev], "mode": MODE_LABELS[r.mode(sev)]}
+        for sev in ("critical", "warning", "info")
+    ]
+    if r.quiet:
+        notes.append(
+            _("免打扰 %(start)s–%(end)s")
+            % {"start": r.quiet[0].strftime("%H:%M"), "end": r.quiet[1].strftime("%H:%M")}
+        )
+    if r.notify_resolved:
+        notes.append(_("解除时通知"))
+    return labels, notes
+
+
 @login_required
 def rule_list(request: HttpRequest) -> HttpResponse:
     require(can_view_roster(request.user))
     rules = list(selectors.rules_list())
     # the active findings the user may see, per rule (HR specialists and managers see their scope)
     visible = selectors.active_counts_by_rule(request.user)
+    names = _routing_names(rules)
     for rule in rules:
         kind = KINDS.get(rule.kind)
         rule.kind_label = _(kind.label) if kind else rule.kind
         rule.kind_summary = _(kind.summary) if kind else ""
         rule.scope = _scope_summary(rule)
         rule.visible_count = visible.get(rule.pk, 0)
-        rule.recipient_labels = [
-            RECIPIENT_LABELS.get(r, r) for r in (rule.routing or {}).get("recipients", [])
-        ]
+        rule.recipient_labels, rule.routing_notes = _routing_summary(rule.routing, names)
     return render(
         request,
         "rules/rule_list.html",

@@ -74,6 +74,12 @@ def test_openapi_schema(client):
         "/api/v1/findings/{finding_id}",
         "/api/v1/findings/transition",
         "/api/v1/findings/assign",
+        "/api/v1/channels",
+        "/api/v1/channels/{channel_id}",
+        "/api/v1/notifications",
+        "/api/v1/notifications/{notification_id}",
+        "/api/v1/inbox",
+        "/api/v1/inbox/read",
     }
     assert set(schema["paths"]["/api/v1/employees"]) == {"get", "post"}
     assert set(schema["paths"]["/api/v1/employees/{employee_id}"]) == {"get", "patch"}

@@ -322,3 +322,49 @@ def test_seed_with_ledger_shows_every_kind_of_finding_for_a_few_people():
     # identity: a namesake with another number, and an upgraded 15-digit number held by account only
     details = [f.details for f in open_findings.filter(kind="invalid_identity")]
     assert any("ledger_person" in d for d in details) and any("account_no" in d for d in details)
+
+
+@pytest.mark.django_db
+def test_demo_findings_reach_the_demo_users_in_app_and_by_email_to_the_local_sink(settings, tmp_path):
+    """`seed --demo-users --ledger-months`: the demo mailbox channel exists before the ledger
+    loads, so its findings notify the HR users in-app at once and by email through the worker —
+    here a real SMTP sink on a free port receives them."""
+    from shebao.demo.notify import CHANNEL_NAME
+    from shebao.notify.mailsink import sink_messages
+    from shebao.notify.models import Channel, Notification
+    from shebao.notify.services import notifications_flush
+    from shebao.notify.testing.smtp import free_port
+
+    port = free_port("127.0.0.1")
+    settings.SHEBAO_MAIL_SINK_DIR = tmp_path
+    out = io.StringIO()
+    call_command("seed", employees=300, seed=SEED, as_of=AS_OF, ledger_months=6, demo_users=True, stdout=out)
+    channel = Channel.objects.get(name=CHANNEL_NAME)
+    assert channel.kind == "email" and channel.for_people and channel.config["port"] == 8025
+    inbox = Notification.objects.filter(channel__kind="inapp", user__username__in=["hr_bj", "demo"])
+    assert inbox.exists() and set(inbox.values_list("status", flat=True)) == {"sent"}
+    assert Notification.objects.filter(channel=channel, status="pending").exists()
+
+    Channel.objects.filter(pk=channel.pk).update(config={**channel.config, "port": port})
+    import threading
+
+    from django.core.management import call_command as cc  # the sink command, in a thread
+
+    from shebao.notify.management.commands.mail_sink import Command
+
+    sink = Command()
+    thread = threading.Thread(
+        target=lambda: cc(sink, "--port", str(port), "--dir", str(tmp_path), stdout=io.StringIO()),
+        daemon=True,
+    )
+    thread.start()
+    assert sink.ready.wait(10)
+    try:
+        r = notifications_flush()
+    finally:
+        sink.stop_event.set()
+        thread.join(10)
+    assert r.sent >= 1 and not r.failed
+    mails = sink_messages(directory=tmp_path)
+    assert {m["to"] for m in mails} <= {"hr-bj@shebao.demo", "demo@shebao.demo"} and mails
+    assert all(m["subject"] for m in mails)

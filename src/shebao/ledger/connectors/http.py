@@ -29,6 +29,7 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from shebao.core.http import PinnedHTTPConnection, PinnedHTTPSConnection, address_refusal
 from shebao.ledger.connectors.base import (
     ConnectorError,
     RecordConverter,
@@ -62,54 +63,10 @@ def _setting(name: str, default):
 
 
 # --- SSRF ------------------------------------------------------------------------------------
+# address_refusal and the pinned connections live in shebao.core.http (shared with the
+# notification transports); the connector names its own setting in the refusal messages.
 
-
-def address_refusal(
-    ip: ipaddress.IPv4Address | ipaddress.IPv6Address, *, allow_private: bool, allow_loopback: bool
-) -> str:
-    """Why a connector may not connect to ``ip`` ("" when it may). Link-local (cloud metadata at
-    169.254.169.254), multicast, unspecified and reserved addresses are refused always."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        return f"地址 {ip} 是链路本地/组播/保留地址，不允许连接"
-    if ip.is_loopback:
-        return (
-            ""
-            if allow_loopback or allow_private
-            else f"地址 {ip} 是本机回环地址，不允许连接（可在设置中开启 SHEBAO_CONNECTOR_ALLOW_PRIVATE）"
-        )
-    if not ip.is_global:
-        return (
-            ""
-            if allow_private
-            else f"地址 {ip} 是内网地址，不允许连接（可在设置中开启 SHEBAO_CONNECTOR_ALLOW_PRIVATE）"
-        )
-    return ""
-
-
-class _PinnedHTTPConnection(http.client.HTTPConnection):
-    """Connects to the address that was checked, sends the host name in Host."""
-
-    def __init__(self, host: str, port: int, *, ip: str, connect_timeout: float, read_timeout: float) -> None:
-        super().__init__(host, port, timeout=connect_timeout)
-        self._ip, self._read_timeout = ip, read_timeout
-
-    def connect(self) -> None:
-        self.sock = socket.create_connection((self._ip, self.port), self.timeout, self.source_address)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self.sock.settimeout(self._read_timeout)
-
-
-class _PinnedHTTPSConnection(http.client.HTTPSConnection):
-    def __init__(self, host: str, port: int, *, ip: str, connect_timeout: float, read_timeout: float) -> None:
-        super().__init__(host, port, timeout=connect_timeout, context=ssl.create_default_context())
-        self._ip, self._read_timeout = ip, read_timeout
-
-    def connect(self) -> None:
-        sock = socket.create_connection((self._ip, self.port), self.timeout, self.source_address)
-        sock.settimeout(self._read_timeout)
-        self.sock = self._context.wrap_socket(sock, server_hostname=self.host)  # type: ignore[attr-defined]
+CONNECTOR_SETTING = "SHEBAO_CONNECTOR_ALLOW_PRIVATE"
 
 
 # --- the client --------------------------------------------------------------------------------
@@ -198,6 +155,7 @@ class HttpClient:
                 ipaddress.ip_address(address.split("%", 1)[0]),
                 allow_private=self.allow_private,
                 allow_loopback=self.allow_loopback,
+                setting=CONNECTOR_SETTING,
             )
             if reason:
                 raise ConnectorError(f"拒绝连接 {self.host}：{reason}", code="address_refused")
@@ -207,7 +165,7 @@ class HttpClient:
 
     def _attempt(self, path: str, query: str) -> tuple[int, http.client.HTTPMessage, bytes]:
         ip = self._resolve()
-        cls = _PinnedHTTPSConnection if self.scheme == "https" else _PinnedHTTPConnection
+        cls = PinnedHTTPSConnection if self.scheme == "https" else PinnedHTTPConnection
         conn = cls(
             self.host, self.port, ip=ip, connect_timeout=self.connect_timeout, read_timeout=self.read_timeout
         )

@@ -430,7 +430,7 @@ def test_save_reevaluates_at_once(login, scene, admin):
     response = c.post(f"/rules/{rule.pk}/edit/", _form(rule, days="60"), follow=True)
     assert "已保存" in _body(response) and "解除 3" in _body(response)
     rule.refresh_from_db()
-    assert rule.params["days"] == 60 and rule.routing == {"recipients": ["entity_hr"]}
+    assert rule.params["days"] == 60 and rule.routing["recipients"] == ["entity_hr"]
     assert not Finding.objects.filter(rule=rule).exclude(status=F.RESOLVED).exists()
     assert _reg(scene["late"]).resolved_reason
 
@@ -443,6 +443,7 @@ def test_scope_and_routing_are_saved(login, scene, admin, org):
         "entities": [org["sz"].pk],
         "employment_types": ["full_time"],
         "recipients": ["employee", "users"],
+        "users": [admin.pk],
     }
     c.post(f"/rules/{rule.pk}/edit/", data)
     rule.refresh_from_db()
@@ -453,7 +454,7 @@ def test_scope_and_routing_are_saved(login, scene, admin, org):
     )
     assert active == {"赵深圳"}
     body = _body(c.get("/rules/"))
-    assert "深圳示例零售有限公司" in body and "员工本人、指定用户" in body
+    assert "深圳示例零售有限公司" in body and "员工本人、指定用户（admin）" in body
     # a department outside the chosen entities: the service says so
     body = _body(c.post(f"/rules/{rule.pk}/edit/", {**data, "departments": [org["rd"].pk]}))
     assert "不属于所选的参保主体" in body
@@ -493,6 +494,151 @@ def test_toggle_create_delete_and_evaluate_all(login, scene, admin, org):
 
     response = c.post("/rules/evaluate/", follow=True)
     assert re.search(r"已评估 \d+ 条规则：当前 \d+ 条预警", _body(response))
+
+
+# --- notification routing -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def robots():
+    from shebao.notify.models import Channel
+    from shebao.notify.services import channel_create, inapp_channel
+
+    inapp_channel()
+    group = channel_create(
+        actor=SYSTEM, kind="webhook", name="人事群", config={"url": "http://127.0.0.1:9/h"}
+    )
+    stopped = channel_create(
+        actor=SYSTEM, kind="webhook", name="旧群", config={"url": "http://127.0.0.1:9/o"}, enabled=False
+    )
+    return {"group": group, "stopped": stopped, "inapp": Channel.objects.get(kind="inapp")}
+
+
+def test_rule_editor_shows_the_routing_fields(login, scene, admin, clerk, robots):
+    rule = _rule()
+    body = _body(login(admin).get(f"/rules/{rule.pk}/edit/"))
+    section = body[body.index('data-testid="rule-routing"') :]
+    assert re.search(r'<select name="users"[^>]*multiple', section)
+    assert f'<option value="{clerk.pk}">clerk（HR专员）</option>' in section
+    assert f'name="channels" value="{robots["group"].pk}"' in section and "人事群（Webhook）" in section
+    assert f'value="{robots["stopped"].pk}"' not in section  # a stopped channel is not offered
+    assert f'value="{robots["inapp"].pk}"' not in section.split('name="channels"', 1)[1][:2000]
+    for name, selected in (
+        ("mode_critical", "immediate"),
+        ("mode_warning", "immediate"),
+        ("mode_info", "digest"),
+    ):
+        select = re.search(rf'<select name="{name}".*?</select>', section, re.S).group(0)
+        assert f'<option value="{selected}" selected>' in select
+        assert "立即" in select and "每日摘要" in select and "不发送" in select
+    assert 'type="time" name="quiet_start"' in section and 'name="digest_at" value="09:00"' in section
+    assert 'name="notify_resolved"' in section and "解除时也通知" in section
+
+
+def test_rule_editor_saves_the_routing(login, scene, admin, clerk, robots):
+    c = login(admin)
+    rule = _rule()
+    data = {
+        **_form(rule),
+        "recipients": ["entity_hr", "users", "group_robot"],
+        "users": [clerk.pk, admin.pk],
+        "channels": [robots["group"].pk],
+        "mode_critical": "immediate",
+        "mode_warning": "digest",
+        "mode_info": "off",
+        "quiet_start": "22:00",
+        "quiet_end": "08:00",
+        "digest_at": "08:30",
+        "notify_resolved": "on",
+    }
+    response = c.post(f"/rules/{rule.pk}/edit/", data)
+    assert response.status_code == 302, _body(response)
+    rule.refresh_from_db()
+    assert rule.routing == {
+        "recipients": ["entity_hr", "users", "group_robot"],
+        "users": [admin.pk, clerk.pk],  # the form lists them by user name
+        "channels": [robots["group"].pk],
+        "modes": {"critical": "immediate", "warning": "digest", "info": "off"},
+        "quiet_hours": {"start": "22:00", "end": "08:00"},
+        "digest_at": "08:30",
+        "notify_resolved": True,
+    }
+    # the editor shows what is stored
+    body = _body(c.get(f"/rules/{rule.pk}/edit/"))
+    assert f'<option value="{clerk.pk}" selected>' in body
+    assert re.search(rf'name="channels" value="{robots["group"].pk}"[^>]*checked', body)
+    assert '<option value="digest" selected>' in body and '<option value="off" selected>' in body
+    assert 'name="quiet_start" value="22:00"' in body and 'name="digest_at" value="08:30"' in body
+    assert re.search(r'name="notify_resolved"[^>]*checked', body)
+    # and the rules page sums it up
+    body = _body(c.get("/rules/"))
+    cell = re.search(rf'data-testid="rule-routing-{rule.pk}">(.*?)</td>', body, re.S).group(1)
+    assert "指定用户（" in cell and "群机器人（人事群）" in cell
+    assert "警告：每日摘要" in cell and "免打扰 22:00–08:00" in cell and "解除时通知" in cell
+    # a channel stopped since stays offered (marked) and kept
+    robots["group"].enabled = False
+    robots["group"].save()
+    body = _body(c.get(f"/rules/{rule.pk}/edit/"))
+    assert "人事群（Webhook）（已停用）" in body
+    assert c.post(f"/rules/{rule.pk}/edit/", data).status_code == 302
+    rule.refresh_from_db()
+    assert rule.routing["channels"] == [robots["group"].pk]
+
+
+def test_rule_editor_shows_routing_errors_on_their_fields(login, scene, admin, robots):
+    c = login(admin)
+    rule = _rule()
+    before = dict(rule.routing or {})
+    base = {**_form(rule), "recipients": ["entity_hr"]}
+
+    def errors(**over) -> str:
+        response = c.post(f"/rules/{rule.pk}/edit/", {**base, **over})
+        assert response.status_code == 422
+        return _body(response)
+
+    body = errors(recipients=["users"])
+    assert re.search(r'data-testid="error-users"><li>选择了“指定用户”，请选择用户</li>', body)
+    body = errors(recipients=["group_robot"])
+    assert re.search(r'data-testid="error-channels"><li>选择了“群机器人/固定地址”，请选择通道</li>', body)
+    body = errors(quiet_start="22:00")
+    assert re.search(r'data-testid="error-quiet_start"><li>免打扰时段需填写开始和结束时间</li>', body)
+    body = errors(quiet_start="25:00", quiet_end="08:00")
+    assert re.search(
+        r'data-testid="error-quiet_start"><li>时间“25:00”无效（格式 HH:MM，如 22:00）</li>', body
+    )
+    assert 'data-testid="form-errors"' in body and "规则有误" in body  # and the service's message on top
+    body = errors(digest_at="9点")
+    assert re.search(r'data-testid="error-digest_at"><li>时间“9点”无效（格式 HH:MM，如 22:00）</li>', body)
+    body = errors(mode_info="sometimes")
+    assert 'data-testid="error-mode_info"' in body  # not a choice: the form says so
+    rule.refresh_from_db()
+    assert (rule.routing or {}) == before
+
+
+def test_routing_service_errors_map_to_fields(scene):
+    from shebao.rules.forms import RuleForm
+    from shebao.rules.kinds import KINDS
+
+    form = RuleForm({}, kind=KINDS["registration_overdue"])
+    form.is_valid()
+    form.add_service_errors(
+        {
+            "routing.users": "用户不存在或已停用：99",
+            "routing.channels": "通道不存在：7",
+            "routing.modes": "发送方式无效",
+            "routing.quiet_hours": "免打扰",
+            "routing.digest_at": "格式 HH:MM",
+            "routing": "通知对象无效",
+        },
+        "规则有误",
+    )
+    assert form.errors["users"] == ["用户不存在或已停用：99"]
+    assert form.errors["channels"] == ["通道不存在：7"]
+    assert form.errors["mode_critical"] == ["发送方式无效"]
+    assert form.errors["quiet_start"] == ["免打扰"]
+    assert form.errors["digest_at"] == ["格式 HH:MM"]
+    assert "通知对象无效" in form.errors["recipients"]
+    assert "规则有误" in form.non_field_errors()
 
 
 # --- the employee page ----------------------------------------------------------------------------

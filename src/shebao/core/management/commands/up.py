@@ -26,6 +26,9 @@ class Command(BaseCommand):
         simulator = self._simulator()
         if simulator is not None:
             children.append(simulator)
+        sink = self._mail_sink()
+        if sink is not None:
+            children.append(sink)
 
         def stop(*_):
             for child in children:
@@ -44,6 +47,24 @@ class Command(BaseCommand):
                     child.wait(timeout=10)
                 except subprocess.TimeoutExpired:
                     child.kill()
+
+    def _mail_sink(self):
+        """The demo's mailbox: a local SMTP server keeping the mail the demo sends (shown under
+        通知 › 演示邮箱), started when the demo's email channel exists and the port is free."""
+        from shebao.demo.notify import SINK_HOST, SINK_PORT, sink_channel
+
+        if sink_channel() is None:
+            return None
+        with socket.socket() as probe:
+            if probe.connect_ex((SINK_HOST, SINK_PORT)) == 0:
+                self.stdout.write(f"端口 {SINK_PORT} 已有服务，未再启动演示邮件接收器")
+                return None
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shebao.cli", "mail_sink", "--host", SINK_HOST, "--port", str(SINK_PORT)],
+            stdout=subprocess.DEVNULL,
+        )
+        self.stdout.write(f"演示邮件接收器已启动：smtp://{SINK_HOST}:{SINK_PORT}（pid {proc.pid}）")
+        return proc
 
     def _simulator(self):
         """The demo's connectors sync from the simulator: serve it again (same roster and seed, same

@@ -81,13 +81,18 @@ class Command(BaseCommand):
             )
         if ledger_months and not 1 <= ledger_months <= 120:
             raise CommandError("--ledger-months 应在 1 到 120 之间")
+        logins = []
+        if demo_users:  # before the ledger: its findings notify these users (in-app, demo mailbox)
+            from shebao.demo.notify import demo_notify_setup
+
+            try:
+                logins = demo_users_ensure(actor=actor)
+                demo_notify_setup(actor=actor)
+            except ApplicationError as exc:
+                raise CommandError(exc.message) from exc
         if ledger_months and not result.skipped:
             self._ledger(ledger_months, seed, actor, as_of)
         if demo_users:
-            try:
-                logins = demo_users_ensure(actor=actor)
-            except ApplicationError as exc:
-                raise CommandError(exc.message) from exc
             self.stdout.write("")
             self.stdout.write(
                 "打开 http://127.0.0.1:8000/ ，用以下演示账号登录（密码均为 " + DEMO_PASSWORD + "）："
