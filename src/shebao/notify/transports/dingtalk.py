@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 import re
 import time
 from typing import Any, ClassVar
@@ -19,7 +18,7 @@ from urllib.parse import parse_qs, quote, urlsplit
 from pydantic import field_validator
 
 from shebao.notify.transports.base import ChannelConfig, Message, SendResult, Transport, TransportError
-from shebao.notify.transports.webhook import check_url_syntax, cut_utf8, json_object, send_request
+from shebao.notify.transports.webhook import check_url_syntax, cut_utf8, post_errcode
 
 WHO = "钉钉机器人"
 RATE_LIMITED = frozenset({410100, 130101})  # 130101: the older "send too fast" code
@@ -108,22 +107,7 @@ class DingTalk(Transport):
             timestamp = str(int(time.time() * 1000))
             sign = quote(dingtalk_sign(self.config.secret, timestamp), safe="")
             url += f"{'&' if '?' in url else '?'}timestamp={timestamp}&sign={sign}"
-        resp = send_request(
-            self,
-            WHO,
-            url,
-            body=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-            headers={"Content-Type": "application/json; charset=utf-8"},
-        )
-        data = json_object(WHO, resp)
-        code = data.get("errcode")
-        if not isinstance(code, int):
-            raise TransportError(
-                f"{WHO}返回的内容缺少 errcode（HTTP {resp.status}）：{resp.excerpt(200)}",
-                status_code=resp.status,
-                code="bad_response",
-                response=resp.excerpt(),
-            )
+        resp, data, code = post_errcode(self, WHO, url, body)
         if code == 0:
             return SendResult(status_code=resp.status, response=resp.excerpt())
         common: dict[str, Any] = {"status_code": resp.status, "code": str(code), "response": resp.excerpt()}

@@ -153,6 +153,29 @@ class WebhookConfig(ChannelConfig):
         return value
 
 
+def post_errcode(
+    transport: Transport, who: str, url: str, body: dict[str, Any]
+) -> tuple[http.Response, dict[str, Any], int]:
+    """POST a robot's JSON message and read its ``errcode`` (DingTalk and WeCom answer alike)."""
+    resp = send_request(
+        transport,
+        who,
+        url,
+        body=json.dumps(body, ensure_ascii=False).encode("utf-8"),
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
+    data = json_object(who, resp)
+    code = data.get("errcode")
+    if not isinstance(code, int):
+        raise TransportError(
+            f"{who}返回的内容缺少 errcode（HTTP {resp.status}）：{resp.excerpt(200)}",
+            status_code=resp.status,
+            code="bad_response",
+            response=resp.excerpt(),
+        )
+    return resp, data, code
+
+
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     digest = hmac.new(secret.encode("utf-8"), timestamp.encode("ascii") + b"." + body, hashlib.sha256)
     return "sha256=" + digest.hexdigest()

@@ -5,14 +5,13 @@ robot sends at most 20 messages a minute (errcode 45009 after that).
 
 from __future__ import annotations
 
-import json
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import field_validator
 
 from shebao.notify.transports.base import ChannelConfig, Message, SendResult, Transport, TransportError
-from shebao.notify.transports.webhook import check_url_syntax, cut_utf8, json_object, send_request
+from shebao.notify.transports.webhook import check_url_syntax, cut_utf8, post_errcode
 
 WHO = "企业微信机器人"
 MAX_BYTES = 4096
@@ -51,22 +50,7 @@ class WeCom(Transport):
     def send(self, message: Message) -> SendResult:
         content = cut_utf8(message.markdown or message.text, MAX_BYTES)
         body = {"msgtype": "markdown", "markdown": {"content": content}}
-        resp = send_request(
-            self,
-            WHO,
-            self.config.url,
-            body=json.dumps(body, ensure_ascii=False).encode("utf-8"),
-            headers={"Content-Type": "application/json; charset=utf-8"},
-        )
-        data = json_object(WHO, resp)
-        code = data.get("errcode")
-        if not isinstance(code, int):
-            raise TransportError(
-                f"{WHO}返回的内容缺少 errcode（HTTP {resp.status}）：{resp.excerpt(200)}",
-                status_code=resp.status,
-                code="bad_response",
-                response=resp.excerpt(),
-            )
+        resp, data, code = post_errcode(self, WHO, self.config.url, body)
         if code == 0:
             return SendResult(status_code=resp.status, response=resp.excerpt())
         common: dict[str, Any] = {"status_code": resp.status, "code": str(code), "response": resp.excerpt()}
