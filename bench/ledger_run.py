@@ -1,6 +1,7 @@
 """Ledger benchmark (part of `make bench`): a wide CSV of 100,000 employees × 36 months ingested and reconciled.
 
     .venv/bin/python bench/ledger_run.py [--people 100000] [--months 36] [--keep]
+    .venv/bin/python bench/ledger_run.py --reconcile-only /tmp/shebao-ledger-bench-XXXX   # a kept run
 
 * setup (one instance, copied for each step): entity BJ01 (北京), 100,000 employees with one
   spell each (valid synthetic IDs, declared wages, hires spread over the period, ~5 % leavers);
@@ -170,12 +171,52 @@ def env_for(folder: Path) -> dict:
     return env
 
 
+def reconcile_only(root: Path) -> int:
+    """The reconciliation step alone, on the instance a kept run ingested (same data)."""
+    folder = root / "ingest"
+    if not (folder / "shebao.sqlite3").exists():
+        raise SystemExit(f"{folder} holds no ingested instance (run with --keep first)")
+    env = env_for(folder)
+    run([str(BIN / "shebao"), "migrate", "--no-input", "-v", "0"], env, "migrate")
+    rec_s, rec_rss, out = run_measured([sys.executable, "-c", RECONCILE], env, "reconcile")
+    rec = json.loads(out.strip().splitlines()[-1])
+    result = {
+        "date": dt.date.today().isoformat(),
+        "machine": f"{platform.node()} · {platform.machine()} · {os.cpu_count()} CPUs · Python {platform.python_version()}",
+        "instance": str(folder),
+        "reconcile_full_seconds": round(rec["full_seconds"], 1),
+        "reconcile_process_seconds": round(rec_s, 1),
+        "reconcile_peak_mb": round(rec_rss),
+        "reconcile_one_ms_median": round(rec["incremental_ms_median"], 1),
+        "reconcile_one_ms_max": round(rec["incremental_ms_max"], 1),
+        "discrepancies": rec.get("counts"),
+    }
+    targets = {
+        "full reconciliation < 60 s": rec["full_seconds"] < 60,
+        "one employee < 50 ms": rec["incremental_ms_median"] < 50,
+    }
+    result["targets"] = targets
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "ledger-reconcile-latest.json").write_text(
+        json.dumps(result, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return 0 if all(targets.values()) else 1
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--months", type=int, default=36)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--reconcile-only",
+        metavar="DIR",
+        help="re-measure only the reconciliation on the ingest instance of a kept run (DIR/ingest)",
+    )
     args = parser.parse_args()
+    if args.reconcile_only:
+        return reconcile_only(Path(args.reconcile_only))
 
     from shebao.ledger.tests.golden import write_wide_csv
 
