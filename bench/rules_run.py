@@ -1,6 +1,7 @@
 """Rules benchmark (part of `make bench`): the default rule set over 100,000 employees × 36 months.
 
     .venv/bin/python bench/rules_run.py [--people 100000] [--months 36] [--keep]
+    .venv/bin/python bench/rules_run.py --reuse /tmp/shebao-rules-bench-XXXX   # a --keep'd folder
 
 * setup (a fresh SQLite instance): entity BJ01 (北京), 100,000 employees with one spell each
   (hires spread over the years, ~5 % leavers, recent hires, interns, a few 15-digit IDs), their
@@ -16,6 +17,11 @@
 
 Targets (issue 6): full evaluation < 10 s on SQLite and ≤ 3 × the floor; one employee < 50 ms.
 Writes bench/results/rules-latest.json; exits 1 when a target is missed.
+
+``--reuse DIR`` re-measures on a folder an earlier ``--keep`` run left: no setup and no
+reconciliation (the data is as that run built it; ``--people``/``--months`` are ignored); the
+findings of earlier evaluations are deleted first, so the first evaluation creates them again. The
+folder is kept.
 """
 
 from __future__ import annotations
@@ -241,6 +247,8 @@ from shebao.rules.services import findings_evaluate
 from shebao.rules.models import Finding
 as_of = dt.date.fromisoformat(sys.argv[1])
 actor = Actor.system(via="bench")
+if len(sys.argv) > 2 and sys.argv[2] == "reset":  # --reuse: back to no findings
+    Finding.objects.all().delete()
 def full():
     t = time.perf_counter()
     r = findings_evaluate(actor=actor, as_of=as_of)
@@ -269,6 +277,18 @@ print(json.dumps({
     "one_ms_median": statistics.median(one) * 1000, "one_ms_max": max(one) * 1000,
     "thousand_seconds": thousand, "findings": counts,
 }))
+"""
+
+# --reuse: the size of the kept instance (employees, months of contributions, contribution rows)
+SIZE = r"""
+import django
+django.setup()
+from django.db import connection
+with connection.cursor() as cur:
+    cur.execute("SELECT (SELECT count(*) FROM roster_employee), (SELECT count(*) FROM (SELECT DISTINCT period"
+                " FROM ledger_contributionrecord WHERE entity_id = (SELECT id FROM org_entity WHERE code = 'BJ01')"
+                " AND insurance = 'pension')), (SELECT count(*) FROM ledger_contributionrecord)")
+    print(*cur.fetchone())
 """
 
 RECONCILE = r"""
@@ -300,28 +320,42 @@ def main() -> int:
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--months", type=int, default=36)
     parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument(
+        "--reuse",
+        metavar="DIR",
+        type=Path,
+        help="re-measure on a folder a --keep run left (no setup, no reconciliation; findings reset)",
+    )
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="shebao-rules-bench-"))
+    if args.reuse is not None and not (args.reuse / "shebao.sqlite3").exists():
+        parser.error(f"--reuse: {args.reuse} holds no shebao.sqlite3 (a folder a --keep run left)")
+    root = args.reuse if args.reuse is not None else Path(tempfile.mkdtemp(prefix="shebao-rules-bench-"))
     shebao, python = str(BIN / "shebao"), sys.executable
     env = env_for(root)
     try:
-        run([shebao, "migrate", "--no-input", "-v", "0"], env, "migrate")
-        run(
-            [shebao, "entity", "add", "--code", "BJ01", "--name", "基准测试科技有限公司",
-             "--uscc", "91110000802100433B", "--city", "北京"],
-            env,
-            "entity",
-        )  # fmt: skip
-        setup_s, out = run([python, "-c", SETUP, str(args.people), str(args.months), AS_OF], env, "setup")
-        records = int(out.split()[0])
-        print(f"setup: {args.people} employees, {records} contribution rows in {setup_s:.1f} s")
-        rec_s, out = run([python, "-c", RECONCILE], env, "reconcile")
-        print(f"reconciliation: {out.strip()} s")
+        if args.reuse is None:
+            run([shebao, "migrate", "--no-input", "-v", "0"], env, "migrate")
+            run(
+                [shebao, "entity", "add", "--code", "BJ01", "--name", "基准测试科技有限公司",
+                 "--uscc", "91110000802100433B", "--city", "北京"],
+                env,
+                "entity",
+            )  # fmt: skip
+            setup_s, out = run([python, "-c", SETUP, str(args.people), str(args.months), AS_OF], env, "setup")
+            records = int(out.split()[0])
+            print(f"setup: {args.people} employees, {records} contribution rows in {setup_s:.1f} s")
+            rec_s, out = run([python, "-c", RECONCILE], env, "reconcile")
+            print(f"reconciliation: {out.strip()} s")
+        else:
+            _, out = run([python, "-c", SIZE], env, "size")
+            args.people, args.months, records = (int(x) for x in out.split())
+            print(f"reusing {root}: {args.people} employees, {records} contribution rows")
         _, out = run([python, "-c", FLOOR, AS_OF], env, "floor")
         floor = json.loads(out.strip().splitlines()[-1])
         print(f"floor (count queries): {floor['total_seconds']:.2f} s")
-        _, out = run([python, "-c", EVALUATE, AS_OF], env, "evaluate")
+        reset = ["reset"] if args.reuse is not None else []
+        _, out = run([python, "-c", EVALUATE, AS_OF, *reset], env, "evaluate")
         ev = json.loads(out.strip().splitlines()[-1])
         print(
             f"full evaluation: first {ev['first_seconds']:.2f} s ({ev['first_opened']} opened), "
@@ -339,6 +373,7 @@ def main() -> int:
             "machine": f"{platform.node()} · {platform.machine()} · {os.cpu_count()} CPUs · Python {platform.python_version()}",
             "people": args.people,
             "months": args.months,
+            "reused": str(args.reuse) if args.reuse is not None else None,
             "records": records,
             "as_of": AS_OF,
             "floor_seconds": round(floor_s, 2),
@@ -373,7 +408,7 @@ def main() -> int:
             return 1
         return 0
     finally:
-        if args.keep:
+        if args.keep or args.reuse is not None:
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)

@@ -128,7 +128,10 @@ class Context:
     _horizons: dict[tuple[int, str], int | None] = field(default_factory=dict)
     _statuses: dict[tuple[int, str], bool] = field(default_factory=dict)
     _entities: dict[int, Entity] = field(default_factory=dict)
-    cache: dict[str, Any] = field(default_factory=dict)
+    # What the evaluation's rules read once and share (the kinds' own keys: e.g. the coverage
+    # kinds' gap and registration reads and what ``RuleKind.prepare`` said the rules will read,
+    # priced months). A Context lives for one evaluation, so nothing here outlives it.
+    cache: dict[Any, Any] = field(default_factory=dict)
 
     @property
     def incremental(self) -> bool:

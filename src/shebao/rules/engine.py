@@ -17,6 +17,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone, translation
 
+from shebao.core.exceptions import ApplicationError
 from shebao.rules.context import Context, Scope
 from shebao.rules.kinds import KINDS, Match, RuleKind
 from shebao.rules.models import SEVERITY_RANK, AlertRule, Finding, FindingTransition
@@ -111,9 +112,10 @@ def _plain(value: Any) -> Any:
 
 def build_row(rule: AlertRule, kind: RuleKind, match: Match) -> Row:
     """The stored values of a match (call under the product language: the wording is stored)."""
-    title = kind.title(match.variant, match.args)[:300]
-    explanation = kind.explanation(match.variant, match.args)
-    next_step = kind.next_step(match.variant, match.args)
+    language = translation.get_language()
+    title = kind.title(match.variant, match.args, language)[:300]
+    explanation = kind.explanation(match.variant, match.args, language)
+    next_step = kind.next_step(match.variant, match.args, language)
     # day counts are not stored (see RuleKind.volatile): the row changes when the data does
     args = {k: v for k, v in match.args.items() if k not in kind.volatile}
     details = {k: v for k, v in match.details.items() if k not in kind.volatile}
@@ -387,8 +389,23 @@ def transitions_record(transitions: list[FindingTransition]) -> None:
     notifications_enqueue(transitions=created)
 
 
+def _prepare(rules: list[AlertRule], ctx: Context) -> None:
+    """Let each rule's kind note what it will read (``RuleKind.prepare``); a rule whose stored
+    parameters no longer parse is left to fail in its own evaluation."""
+    for rule in rules:
+        kind = KINDS.get(rule.kind)
+        if kind is None:
+            continue
+        try:
+            params = kind.parse_params(rule.params)
+        except ApplicationError:
+            continue
+        kind.prepare(ctx, params, Scope.of(rule))
+
+
 def evaluate(rules: list[AlertRule], ctx: Context, *, actor_user=None) -> EvaluationResult:
     result = EvaluationResult(timezone.now(), ctx.as_of, ctx.incremental)
+    _prepare(rules, ctx)
     if not ctx.incremental:  # a transaction per rule: a full evaluation never holds the lock long
         for rule in rules:
             result.rules.append(evaluate_rule(rule, ctx, actor_user=actor_user))

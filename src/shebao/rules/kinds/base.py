@@ -88,23 +88,33 @@ class RuleKind:
     def evaluate(self, ctx: Context, params: Params, scope: Scope) -> list[Match]:
         raise NotImplementedError
 
+    def prepare(self, ctx: Context, params: Params, scope: Scope) -> None:
+        """Called for each rule of an evaluation before any is evaluated: a kind may note in
+        ``ctx`` what its ``evaluate`` will read, so that rules reading alike share one query (see
+        ``coverage._gaps_of``). It never changes what ``evaluate`` returns."""
+
     # wording ------------------------------------------------------------------------------------
 
-    def render(self, table: dict[str, str], variant: str, args: dict[str, Any]) -> str:
+    # ``language``: the active language when the caller already knows it (the engine renders
+    # thousands of rows under one language); by default looked up.
+
+    def render(
+        self, table: dict[str, str], variant: str, args: dict[str, Any], language: str | None = None
+    ) -> str:
         template = table.get(variant) or table["default"]
         try:
-            return _translated(template, get_language()).format(**args)
+            return _translated(template, language or get_language()).format(**args)
         except (KeyError, IndexError, ValueError):  # a translation that lost a placeholder
             return template.format(**args)
 
-    def title(self, variant: str, args: dict[str, Any]) -> str:
-        return self.render(self.titles, variant, args)
+    def title(self, variant: str, args: dict[str, Any], language: str | None = None) -> str:
+        return self.render(self.titles, variant, args, language)
 
-    def explanation(self, variant: str, args: dict[str, Any]) -> str:
-        return self.render(self.explanations, variant, args)
+    def explanation(self, variant: str, args: dict[str, Any], language: str | None = None) -> str:
+        return self.render(self.explanations, variant, args, language)
 
-    def next_step(self, variant: str, args: dict[str, Any]) -> str:
-        return self.render(self.next_steps, variant, args)
+    def next_step(self, variant: str, args: dict[str, Any], language: str | None = None) -> str:
+        return self.render(self.next_steps, variant, args, language)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -13,7 +13,7 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any, Literal
 
-from django.db.models import Exists, Func, IntegerField, Max, OuterRef, Q
+from django.db.models import Case, Exists, F, Func, IntegerField, Max, OuterRef, Q, Subquery, When
 from django.utils import timezone
 from django.utils.translation import gettext_noop as N_
 from pydantic import Field, field_validator
@@ -46,6 +46,12 @@ PART_TIME = EmploymentType.PART_TIME.value
 _STATUS_LABELS = dict(S.choices)
 
 
+def _status_label(status: str) -> str:
+    """The status's label as text in the active language (what the stored JSON holds): a lazy label
+    would be rendered by the encoder's fallback, once per record."""
+    return str(_STATUS_LABELS[status])
+
+
 def _label(insurance: str) -> str:
     return INSURANCE_LABELS[Insurance(insurance)]
 
@@ -59,31 +65,41 @@ class YearMonthOf(Func):
 
     def as_sqlite(self, compiler, connection, **extra):
         return self.as_sql(
-            compiler, connection, template="CAST(strftime('%%Y%%m', %(expressions)s) AS INTEGER)", **extra
+            compiler, connection, template="CAST(strftime('%%%%Y%%%%m', %(expressions)s) AS INTEGER)", **extra
         )
 
 
+_SPELL_FIELDS = (
+    "id",
+    "employee_id",
+    "entity_id",
+    "department_id",
+    "hire_date",
+    "leave_date",
+    "declared_wage",
+    "employee__name",
+    "employee__employee_no",
+)
+
+
 def _spell_values(qs):
-    return qs.values_list(
-        "id",
-        "employee_id",
-        "entity_id",
-        "department_id",
-        "hire_date",
-        "leave_date",
-        "declared_wage",
-        "employee__name",
-        "employee__employee_no",
-    )
+    return qs.values_list(*_SPELL_FIELDS)
 
 
 def _entities_with(
-    ctx: Context, spells, insurances: tuple[str, ...], *, month: int | None = None
+    ctx: Context,
+    spells,
+    insurances: tuple[str, ...],
+    *,
+    month: int | None = None,
+    candidates: list[int] | None = None,
 ) -> list[int]:
-    """The entities among the spells whose data holds the insurances (reaching ``month`` if given)."""
+    """The entities among the spells (or ``candidates``) whose data holds the insurances (reaching
+    ``month`` if given)."""
     out = []
-    known = ctx.spell_entities()
-    candidates = known if known is not None else spells.values_list("entity_id", flat=True).distinct()
+    if candidates is None:
+        known = ctx.spell_entities()
+        candidates = known if known is not None else spells.values_list("entity_id", flat=True).distinct()
     for entity_id in candidates:
         if month is None:
             if ctx.side_has_data(entity_id, insurances):
@@ -120,6 +136,140 @@ class RegistrationParams(Params):
     warn_days: int = Field(7, ge=0, le=60, description=N_("到期前多少天开始提醒"))
 
 
+def _warn_from(ctx: Context, params: RegistrationParams) -> dt.date:
+    """Spells hired on or after this day are not yet judged (nor warned about)."""
+    return ctx.as_of - dt.timedelta(days=max(params.days - params.warn_days, 0))
+
+
+_REGISTRATION_PLAN = "registration_plan"  # ctx.cache: scope → {(insurances, exempt, warn_from)}
+_REGISTRATION_ROWS = "registration_rows"  # ctx.cache: (scope, insurances, exempt, warn_from) → rows
+
+
+def _unregistered(
+    ctx: Context, scope: Scope, insurances: tuple[str, ...], exempt: tuple[str, ...], warn_from: dt.date
+) -> list[tuple]:
+    """The current spells in scope (not of the ``exempt`` types, hired on or before ``warn_from``)
+    that the entity's data shows no registration for: no record of ``insurances`` by a unit of the
+    entity since the hire month, no status report of one (``_spell_values`` rows).
+
+    The other registration rules of the evaluation (``RuleKind.prepare``) over the same scope are
+    read in the same pass over the spells: the probes of one employee read the same index pages."""
+    done = ctx.cache.setdefault(_REGISTRATION_ROWS, {})
+    key = (insurances, exempt, warn_from)
+    if (scope, *key) in done:
+        return done[(scope, *key)]
+    planned = ctx.cache.get(_REGISTRATION_PLAN, {}).get(scope, {})
+    todo = []
+    for ins, ex, wf in (key, *(k for k in planned if k != key and (scope, *k) not in done)):
+        reach = _registration_reach(ctx, scope, ins, ex, wf)
+        if reach is None:
+            done[(scope, ins, ex, wf)] = []
+        else:
+            todo.append((ins, ex, wf, *reach))
+    if todo and todo[0][:3] == key:
+        for (ins, ex, wf, _e, _s), rows in zip(todo, _registration_rows(ctx, scope, todo), strict=True):
+            done[(scope, ins, ex, wf)] = rows
+    return done[(scope, *key)]
+
+
+def _registration_reach(
+    ctx: Context, scope: Scope, insurances: tuple[str, ...], exempt: tuple[str, ...], warn_from: dt.date
+) -> tuple[list[int], dict[int, dt.date]] | None:
+    """The entities whose data holds the insurances and the last day each one's data speaks about,
+    or None when no spell can match."""
+    spells = ctx.current_spells(scope).exclude(employment_type__in=exempt).filter(hire_date__lte=warn_from)
+    rows = ctx.current_spell_rows()
+    if rows is not None and all(
+        hire > warn_from
+        or kind in exempt
+        or ctx.registered_since(emp, ent, insurances, ym_int(YearMonth.of(hire)))
+        for emp, ent, hire, kind in rows
+    ):
+        return None  # incremental: every spell is registered (or not yet in the window)
+    entities = _entities_with(ctx, spells, insurances)
+    # Only spells the entity's data can speak about: hired on or before the last day its
+    # records reach (or its latest status report). A hire after the data's last month shows no
+    # record whether registered or not, so its absence says nothing yet.
+    seen = {}
+    for entity_id in entities:
+        day = _seen_through(ctx, entity_id, insurances)
+        if day is not None:
+            seen[entity_id] = day
+    return (entities, seen) if seen else None
+
+
+def _registration_rows(ctx: Context, scope: Scope, todo: list[tuple]) -> list[list[tuple]]:
+    """The unregistered spells of each (insurances, exempt, warn_from, entities, seen) of ``todo``,
+    in one query over the spells."""
+    hire_ym = YearMonthOf(OuterRef("hire_date"))
+    parts = []
+    for insurances, _x, _w, _e, seen in todo:
+        reach = Q()
+        for entity_id, day in seen.items():
+            reach |= Q(entity_id=entity_id, hire_date__lte=day)
+        record = ContributionRecord.objects.filter(
+            person__employee_id=OuterRef("employee_id"),
+            unit__entity_id=OuterRef("entity_id"),
+            insurance__in=insurances,
+            period__gte=hire_ym,
+        ).exclude(status=S.REFUNDED)
+        status = EnrollmentStatus.objects.filter(
+            Q(state=EnrollmentStatus.State.ACTIVE) | Q(since__gte=OuterRef("hire_date")),
+            person__employee_id=OuterRef("employee_id"),
+            unit__entity_id=OuterRef("entity_id"),
+            insurance__in=insurances,
+        ).exclude(state=EnrollmentStatus.State.NOT_ENROLLED)
+        parts.append((reach, record, status))
+    if len(todo) == 1:
+        (_i, exempt, warn_from, entities, _s), (reach, record, status) = todo[0], parts[0]
+        spells = (
+            ctx.current_spells(scope)
+            .exclude(employment_type__in=exempt)
+            .filter(hire_date__lte=warn_from)
+            .filter(reach)
+        )
+        return [list(_spell_values(spells.filter(~Exists(record), ~Exists(status), entity_id__in=entities)))]
+    # One pass: a spell is read when one of the rules finds it unregistered; each rule's hire
+    # window, reach, entities and exempt types are applied below (outside the OR, so the spells
+    # are read in the same order as by one rule).
+    common = [t for t in todo[0][1] if all(t in exempt for _i, exempt, *_r in todo)]
+    match = Q()
+    flags = {}
+    for n, ((_i, exempt, _w, _e, _s), (_r, record, status)) in enumerate(zip(todo, parts, strict=True)):
+        q = Q(~Exists(record), ~Exists(status))
+        if extra := [t for t in exempt if t not in common]:
+            q &= ~Q(employment_type__in=extra)
+        match |= q
+        flags[f"_record{n}"], flags[f"_status{n}"] = Exists(record), Exists(status)
+    every = sorted({e for *_r, entities, _s in todo for e in entities})
+    found = list(
+        ctx.current_spells(scope)
+        .exclude(employment_type__in=common)
+        .filter(hire_date__lte=max(warn_from for _i, _x, warn_from, *_r in todo))
+        .filter(match, entity_id__in=every)
+        .annotate(**flags)
+        .values_list(*_SPELL_FIELDS, "employment_type", *flags)
+    )
+    width = len(_SPELL_FIELDS)
+    out = []
+    for n, (_i, exempt, warn_from, entities, seen) in enumerate(todo):
+        allowed = set(entities)
+        out.append(
+            [
+                r[:width]
+                for r in found
+                if r[4] <= warn_from  # hire_date
+                and r[2] in allowed
+                and r[2] in seen
+                and r[4] <= seen[r[2]]
+                and r[width] not in exempt
+                and not r[width + 1 + 2 * n]
+                and not r[width + 2 + 2 * n]
+            ]
+        )
+    return out
+
+
 class _Registration(RuleKind):
     insurances: tuple[str, ...]
     params = RegistrationParams
@@ -138,47 +288,12 @@ class _Registration(RuleKind):
 
     exempt: tuple[str, ...] = EXEMPT_TYPES
 
+    def prepare(self, ctx: Context, params: RegistrationParams, scope: Scope) -> None:
+        key = (self.insurances, self.exempt, _warn_from(ctx, params))
+        ctx.cache.setdefault(_REGISTRATION_PLAN, {}).setdefault(scope, {})[key] = None
+
     def evaluate(self, ctx: Context, params: RegistrationParams, scope: Scope) -> list[Match]:
-        warn_from = ctx.as_of - dt.timedelta(days=max(params.days - params.warn_days, 0))
-        spells = (
-            ctx.current_spells(scope)
-            .exclude(employment_type__in=self.exempt)
-            .filter(hire_date__lte=warn_from)
-        )
-        rows = ctx.current_spell_rows()
-        if rows is not None and all(
-            hire > warn_from
-            or kind in self.exempt
-            or ctx.registered_since(emp, ent, self.insurances, ym_int(YearMonth.of(hire)))
-            for emp, ent, hire, kind in rows
-        ):
-            return []  # incremental: every spell is registered (or not yet in the window)
-        entities = _entities_with(ctx, spells, self.insurances)
-        # Only spells the entity's data can speak about: hired on or before the last day its
-        # records reach (or its latest status report). A hire after the data's last month shows no
-        # record whether registered or not, so its absence says nothing yet.
-        reach = Q()
-        for entity_id in entities:
-            seen = _seen_through(ctx, entity_id, self.insurances)
-            if seen is not None:
-                reach |= Q(entity_id=entity_id, hire_date__lte=seen)
-        if not reach:
-            return []
-        spells = spells.filter(reach)
-        hire_ym = YearMonthOf(OuterRef("hire_date"))
-        record = ContributionRecord.objects.filter(
-            person__employee_id=OuterRef("employee_id"),
-            unit__entity_id=OuterRef("entity_id"),
-            insurance__in=self.insurances,
-            period__gte=hire_ym,
-        ).exclude(status=S.REFUNDED)
-        status = EnrollmentStatus.objects.filter(
-            Q(state=EnrollmentStatus.State.ACTIVE) | Q(since__gte=OuterRef("hire_date")),
-            person__employee_id=OuterRef("employee_id"),
-            unit__entity_id=OuterRef("entity_id"),
-            insurance__in=self.insurances,
-        ).exclude(state=EnrollmentStatus.State.NOT_ENROLLED)
-        rows = _spell_values(spells.filter(~Exists(record), ~Exists(status), entity_id__in=entities))
+        rows = _unregistered(ctx, scope, self.insurances, self.exempt, _warn_from(ctx, params))
         matches = []
         for spell_id, emp_id, entity_id, dept_id, hire, _leave, wage, name, emp_no in rows:
             deadline = hire + dt.timedelta(days=params.days)
@@ -303,50 +418,188 @@ class _GapRow:
         self.spell, self.insurance, self.last, self.unit, self.after = spell, insurance, last, unit, after
 
 
-def _gaps(ctx: Context, scope: Scope, insurance: str, threshold: int) -> list[_GapRow]:
-    """Current, non-exempt spells whose employee has had ``insurance`` covered (by any unit) at some
-    time but not in ``threshold`` (yyyymm) or later, where the entity's data reaches ``threshold``.
-
-    Part-time staff (非全日制) are judged for work injury only: the employer must insure them for
+def _gap_exempt(insurance: str) -> tuple[str, ...]:
+    """Part-time staff (非全日制) are judged for work injury only: the employer must insure them for
     work injury (工伤保险条例第九条 counts them among the employees each employer insures), while
     pension and medical they may pay themselves as flexible workers (社会保险法第十条、第二十三条),
     which the employer's data never shows."""
-    exempt = EXEMPT_TYPES if insurance == WORK_INJURY else (*EXEMPT_TYPES, PART_TIME)
+    return EXEMPT_TYPES if insurance == WORK_INJURY else (*EXEMPT_TYPES, PART_TIME)
+
+
+def _gaps(ctx: Context, scope: Scope, insurance: str, threshold: int) -> list[_GapRow]:
+    """Current, non-exempt spells whose employee has had ``insurance`` covered (by any unit) at some
+    time but not in ``threshold`` (yyyymm) or later, where the entity's data reaches ``threshold``
+    (see ``_gap_exempt`` for who is exempt)."""
+    return _gaps_of(ctx, scope, (insurance,), threshold)[insurance]
+
+
+def _gaps_of(
+    ctx: Context, scope: Scope, insurances: tuple[str, ...], threshold: int
+) -> dict[str, list[_GapRow]]:
+    """``_gaps`` for several insurances: those not in the evaluation's cache are read with one
+    query over the spells (one pass, the probes per insurance), their evidence per insurance.
+
+    The cache (per ``Context``, so per evaluation): the rows of a threshold T are exactly the spells
+    whose last covered month is before T, so the rows of a smaller threshold over the same scope and
+    the same entities are those of T filtered — medical_interrupted (T = as_of − 30 days) serves
+    waiting_period_risk (as_of − 3 months) and a medical insurance_interrupted."""
+    wanted = dict.fromkeys(insurances)
+    # the insurances other rules of this evaluation will ask for at this threshold: read in the
+    # same pass (one probe more per spell, on index pages the pass reads anyway)
+    planned = [i for i in ctx.cache.get(_PLAN, {}).get((scope, threshold), ()) if i not in wanted]
+    out: dict[str, list[_GapRow]] = {}
+    todo: list[tuple[str, tuple[str, ...], list[int]]] = []
     rows = ctx.current_spell_rows()
-    if rows is not None and all(
-        kind in exempt or ctx.covered_since(emp, insurance, threshold) for emp, _e, _h, kind in rows
-    ):
-        return []  # incremental: covered at the threshold or later
-    spells = ctx.current_spells(scope).exclude(employment_type__in=exempt)
-    entities = _entities_with(ctx, spells, (insurance,), month=threshold)
-    if not entities:
-        return []
-    covering = ContributionRecord.objects.filter(
-        person__employee_id=OuterRef("employee_id"), insurance=insurance
-    ).exclude(status__in=NOT_COVERING)
-    rows = list(
-        _spell_values(
-            spells.filter(
-                ~Exists(covering.filter(period__gte=threshold)), Exists(covering), entity_id__in=entities
+    for insurance in (*wanted, *planned):
+        exempt = _gap_exempt(insurance)
+        if rows is not None and all(
+            kind in exempt or ctx.covered_since(emp, insurance, threshold) for emp, _e, _h, kind in rows
+        ):
+            out[insurance] = []  # incremental: covered at the threshold or later
+            continue
+        entities = _entities_with(
+            ctx, None, (insurance,), month=threshold, candidates=_spell_entities(ctx, scope, exempt)
+        )
+        if not entities:
+            out[insurance] = []
+            continue
+        cached = ctx.cache.get(("gaps", insurance, scope, exempt))
+        if cached is not None and threshold <= cached[0] and cached[1] == frozenset(entities):
+            out[insurance] = [g for g in cached[2] if g.last < threshold]
+            continue
+        todo.append((insurance, exempt, entities))
+    if any(insurance in wanted for insurance, _x, _e in todo):
+        for (insurance, exempt, entities), found in zip(
+            todo, _gap_rows(ctx, scope, todo, threshold), strict=True
+        ):
+            key = ("gaps", insurance, scope, exempt)
+            cached = ctx.cache.get(key)
+            if cached is None or threshold >= cached[0]:
+                ctx.cache[key] = (threshold, frozenset(entities), found)
+            out[insurance] = list(found)
+    return {insurance: out[insurance] for insurance in wanted}
+
+
+_PLAN = "gap_plan"  # ctx.cache: (scope, threshold) → the insurances the evaluation's rules will read
+
+
+def _plan_gaps(ctx: Context, scope: Scope, insurances: tuple[str, ...], threshold: int) -> None:
+    """Note (``RuleKind.prepare``) that a rule will read the gaps of ``insurances`` at ``threshold``."""
+    ctx.cache.setdefault(_PLAN, {}).setdefault((scope, threshold), {}).update(dict.fromkeys(insurances))
+
+
+def _spell_entities(ctx: Context, scope: Scope, exempt: tuple[str, ...]) -> list[int]:
+    """The entities of the current, non-exempt spells in scope (read once per evaluation)."""
+    known = ctx.spell_entities()
+    if known is not None:
+        return list(known)
+    key = ("spell_entities", scope, exempt)
+    if key not in ctx.cache:
+        ctx.cache[key] = list(
+            ctx.current_spells(scope)
+            .exclude(employment_type__in=exempt)
+            .values_list("entity_id", flat=True)
+            .distinct()
+        )
+    return ctx.cache[key]
+
+
+def _last_covered(insurance: str) -> Subquery:
+    """The employee's last month covered for the insurance by any unit (yyyymm), or NULL."""
+    return Subquery(
+        ContributionRecord.objects.filter(person__employee_id=OuterRef("employee_id"), insurance=insurance)
+        .exclude(status__in=NOT_COVERING)
+        .order_by()
+        .annotate(m=Func(F("period"), function="MAX", output_field=IntegerField()))
+        .values("m"),
+        output_field=IntegerField(),
+    )
+
+
+def _gap_rows(
+    ctx: Context, scope: Scope, todo: list[tuple[str, tuple[str, ...], list[int]]], threshold: int
+) -> list[list[_GapRow]]:
+    """The gap rows of each (insurance, exempt types, entities) of ``todo``, in that order: one
+    query for the spells (the last covered month of each insurance read in it), then the evidence
+    (the last month's unit, the not-covering records since) per insurance."""
+    covering = {
+        insurance: ContributionRecord.objects.filter(
+            person__employee_id=OuterRef("employee_id"), insurance=insurance
+        ).exclude(status__in=NOT_COVERING)
+        for insurance, _x, _e in todo
+    }
+    lasts: dict[str, Any] = {
+        f"_last{n}": _last_covered(insurance) for n, (insurance, _x, _e) in enumerate(todo)
+    }
+    if len(todo) > 1:
+        # read the last covered month only where the spell has no cover since the threshold (the
+        # others have no gap in that insurance): a gapless insurance costs a probe, not a scan
+        lasts = {
+            name: Case(
+                When(~Exists(covering[insurance].filter(period__gte=threshold)), then=last),
+                default=None,
+                output_field=IntegerField(),
+            )
+            for (name, last), (insurance, _x, _e) in zip(lasts.items(), todo, strict=True)
+        }
+    if len(todo) == 1:
+        insurance, exempt, entities = todo[0]
+        spells = (
+            ctx.current_spells(scope)
+            .exclude(employment_type__in=exempt)
+            .filter(
+                ~Exists(covering[insurance].filter(period__gte=threshold)),
+                Exists(covering[insurance]),
+                entity_id__in=entities,
             )
         )
-    )
+    else:
+        # One pass over the spells: a spell is read when it has a gap in any of the insurances
+        # (each insurance's entities and exempt types are applied below). The entities are
+        # filtered outside the OR, so the spells are read in the same order as by one insurance.
+        common = [t for t in todo[0][1] if all(t in exempt for _i, exempt, _e in todo)]
+        gap = Q()
+        for insurance, exempt, _e in todo:
+            q = Q(~Exists(covering[insurance].filter(period__gte=threshold)), Exists(covering[insurance]))
+            if extra := [t for t in exempt if t not in common]:
+                q &= ~Q(employment_type__in=extra)
+            gap |= q
+        every = sorted({e for _i, _x, entities in todo for e in entities})
+        spells = (
+            ctx.current_spells(scope).exclude(employment_type__in=common).filter(gap, entity_id__in=every)
+        )
+    found = list(spells.annotate(**lasts).values_list(*_SPELL_FIELDS, "employment_type", *lasts))
+    out = []
+    width = len(_SPELL_FIELDS)
+    for n, (insurance, exempt, entities) in enumerate(todo):
+        # the last covered month before the threshold is exactly "covered once, not since"
+        allowed = set(entities)
+        rows = [
+            (r[:width], r[width + 1 + n])
+            for r in found
+            if r[width + 1 + n] is not None
+            and r[width + 1 + n] < threshold
+            and r[2] in allowed
+            and r[width] not in exempt
+        ]
+        out.append(_gap_evidence(insurance, rows))
+    return out
+
+
+def _gap_evidence(insurance: str, rows: list[tuple[tuple, int]]) -> list[_GapRow]:
+    """Gap rows from (spell values, last covered month): the unit of the last covered month and
+    the not-covering records after it, read for these employees alone."""
     if not rows:
         return []
-    employee_ids = sorted({r[1] for r in rows})
+    months = {spell[1]: month for spell, month in rows}
     last: dict[int, int] = {}
     units: dict[int, str] = {}
     after: dict[int, list[dict]] = defaultdict(list)
-    for chunk in _chunks(employee_ids):
+    for chunk in _chunks(sorted(months)):
+        last.update((emp, months[emp]) for emp in chunk)
         recs = ContributionRecord.objects.filter(
             person__employee_id__in=chunk, insurance=insurance
         ).order_by()
-        last.update(
-            recs.exclude(status__in=NOT_COVERING)
-            .values("person__employee_id")
-            .annotate(m=Max("period"))
-            .values_list("person__employee_id", "m")
-        )
         for emp, period, unit_name, unit_no in (
             recs.exclude(status__in=NOT_COVERING)
             .filter(period__in=sorted(set(last.values())))
@@ -359,12 +612,11 @@ def _gaps(ctx: Context, scope: Scope, insurance: str, threshold: int) -> list[_G
         ):
             if period > last.get(emp, 0):
                 after[emp].append(
-                    {"period": ym_text(period), "status": _STATUS_LABELS[status], "unit": unit_name}
+                    {"period": ym_text(period), "status": _status_label(status), "unit": unit_name}
                 )
     return [
-        _GapRow(r, insurance, last[r[1]], units.get(r[1], ""), after.get(r[1], []))
-        for r in rows
-        if r[1] in last
+        _GapRow(spell, insurance, month, units.get(spell[1], ""), after.get(spell[1], []))
+        for spell, month in rows
     ]
 
 
@@ -423,6 +675,14 @@ def _gap_match(ctx: Context, g: _GapRow, *, subject: str, citations: tuple[str, 
     )
 
 
+def _medical_gap(ctx: Context, gap_months: int, city_code: str | None):
+    """The policy library's medical-gap assessment (pure), once per (months, city) per evaluation."""
+    key = ("medical_gap", gap_months, city_code)
+    if key not in ctx.cache:
+        ctx.cache[key] = medical_gap(gap_months=gap_months, city_code=city_code)
+    return ctx.cache[key]
+
+
 class _Gap(RuleKind):
     """Gap kinds: the days since the end of the last covered month are recomputed when shown."""
 
@@ -439,6 +699,11 @@ class _Gap(RuleKind):
 
 class InterruptionParams(Params):
     days: int = Field(30, ge=1, le=3650, description=N_("中断超过多少天"))
+
+
+def _days_threshold(ctx: Context, params: InterruptionParams) -> int:
+    """The month (yyyymm) an interruption of more than ``params.days`` days ends before."""
+    return ym_int(YearMonth.of(ctx.as_of - dt.timedelta(days=params.days)))
 
 
 class MedicalInterrupted(_Gap):
@@ -486,15 +751,16 @@ class MedicalInterrupted(_Gap):
     }
     resolved_reason = N_("已查到最近月份的医保缴费记录")
 
+    def prepare(self, ctx: Context, params: InterruptionParams, scope: Scope) -> None:
+        _plan_gaps(ctx, scope, (Insurance.MEDICAL.value,), _days_threshold(ctx, params))
+
     def evaluate(self, ctx: Context, params: InterruptionParams, scope: Scope) -> list[Match]:
-        threshold = ym_int(YearMonth.of(ctx.as_of - dt.timedelta(days=params.days)))
+        threshold = _days_threshold(ctx, params)
         out = []
         for g in _gaps(ctx, scope, Insurance.MEDICAL.value, threshold):
             m = _gap_match(ctx, g, subject="medical")
             last = ym_of(g.last)
-            assessment = medical_gap(
-                gap_months=m.details["months_missed"], city_code=ctx.entity(m.entity_id).city.code
-            )
+            assessment = _medical_gap(ctx, m.details["months_missed"], ctx.entity(m.entity_id).city.code)
             window_end = (last + 3).last_day
             within = assessment.within_three_months
             m.citations = tuple(dict.fromkeys((*self.citations, *assessment.citations)))
@@ -548,15 +814,16 @@ class InsuranceInterrupted(_Gap):
     }
     resolved_reason = N_("已查到最近月份的缴费记录")
 
+    def prepare(self, ctx: Context, params: InsuranceInterruptedParams, scope: Scope) -> None:
+        _plan_gaps(ctx, scope, tuple(params.insurances), _days_threshold(ctx, params))
+
     def evaluate(self, ctx: Context, params: InsuranceInterruptedParams, scope: Scope) -> list[Match]:
-        threshold = ym_int(YearMonth.of(ctx.as_of - dt.timedelta(days=params.days)))
+        threshold = _days_threshold(ctx, params)
         out = []
+        gaps = _gaps_of(ctx, scope, tuple(params.insurances), threshold)
         for insurance in params.insurances:
             cites = ("HFR-15", "HFR-20") if insurance == HOUSING_FUND else None
-            out += [
-                _gap_match(ctx, g, subject=insurance, citations=cites)
-                for g in _gaps(ctx, scope, insurance, threshold)
-            ]
+            out += [_gap_match(ctx, g, subject=insurance, citations=cites) for g in gaps[insurance]]
         return out
 
 
@@ -585,14 +852,15 @@ class WaitingPeriodRisk(_Gap):
     }
     resolved_reason = N_("医保已恢复缴费，或中断不再超过设定的月数")
 
+    def prepare(self, ctx: Context, params: WaitingPeriodParams, scope: Scope) -> None:
+        _plan_gaps(ctx, scope, (Insurance.MEDICAL.value,), ym_int(YearMonth.of(ctx.as_of) - params.months))
+
     def evaluate(self, ctx: Context, params: WaitingPeriodParams, scope: Scope) -> list[Match]:
         threshold = ym_int(YearMonth.of(ctx.as_of) - params.months)
         out = []
         for g in _gaps(ctx, scope, Insurance.MEDICAL.value, threshold):
             m = _gap_match(ctx, g, subject="medical")
-            assessment = medical_gap(
-                gap_months=m.details["months_missed"], city_code=ctx.entity(m.entity_id).city.code
-            )
+            assessment = _medical_gap(ctx, m.details["months_missed"], ctx.entity(m.entity_id).city.code)
             m.details["waiting_period"] = {
                 "waiting_period_max_months": assessment.waiting_period_max_months,
                 "city_rule_known": assessment.city_rule_known,

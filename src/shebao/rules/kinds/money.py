@@ -27,6 +27,18 @@ def months_cost(
         return None, ["申报工资未填写"]
     if not months:
         return ZERO, []
+    # Memoised for the evaluation: a pure function of its arguments, and several kinds price the
+    # same months of one employee (medical_interrupted and waiting_period_risk, …).
+    key = ("months_cost", entity_id, insurances, str(wage), tuple(months))
+    cached = ctx.cache.get(key)
+    if cached is None:
+        cached = ctx.cache[key] = _months_cost(ctx, entity_id, insurances, wage, months)
+    return cached[0], list(cached[1])
+
+
+def _months_cost(
+    ctx: Context, entity_id: int, insurances: tuple[str, ...], wage: Decimal, months: list[int]
+) -> tuple[Decimal | None, list[str]]:
     policy = entity_policy(ctx, entity_id)
     # months under one policy period cost the same: price one month per period, times the count
     counts: dict[object, list[int]] = {}

@@ -8,12 +8,15 @@ demand; so these kinds see the ledger as last reconciled.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import defaultdict
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Exists, Max, OuterRef, Q
+from django.db.models import Exists, Max, OuterRef, Q, TextField
 from django.db.models.fields.json import KeyTransform
+from django.db.models.functions import Cast
+from django.utils.translation import get_language
 from django.utils.translation import gettext_noop as N_
 from pydantic import Field
 
@@ -45,7 +48,6 @@ _FIELDS = (
     "unit__name",
     "amount",
     "explanation",
-    "citations",
     "employee__name",
     "employee__employee_no",
     "employee__department_id",
@@ -55,9 +57,47 @@ _FIELDS = (
 
 def _label(insurance: str) -> str:
     try:
-        return INSURANCE_LABELS[Insurance(insurance)]
+        return _LABELS[insurance]
+    except KeyError:
+        pass
+    try:
+        label = INSURANCE_LABELS[Insurance(insurance)]
     except ValueError:
-        return insurance or "—"
+        label = insurance or "—"
+    _LABELS[insurance] = label
+    return label
+
+
+_LABELS: dict[str | None, str] = {}
+
+
+def _kind_label(kind: str) -> str:
+    """The discrepancy kind's label as text in the active language (the stored JSON holds text; a
+    lazy label would be rendered by the encoder's fallback, once per row)."""
+    key = (kind, get_language())
+    label = _KIND_LABELS.get(key)
+    if label is None:
+        label = _KIND_LABELS[key] = str(K(kind).label)
+    return label
+
+
+_KIND_LABELS: dict[tuple[str, str | None], str] = {}
+
+
+def _citations_of(text: str | None) -> list[str] | None:
+    """A discrepancy's citations from their JSON text: a handful of distinct lists among thousands of
+    rows, each decoded once (the lists are shared: read, never changed)."""
+    if text is None:
+        return None
+    value = _CITATIONS.get(text)
+    if value is None:
+        value = json.loads(text)
+        if len(_CITATIONS) < 10_000:
+            _CITATIONS[text] = value
+    return value
+
+
+_CITATIONS: dict[str, Any] = {}
 
 
 def open_discrepancies(
@@ -77,9 +117,12 @@ def open_discrepancies(
         qs = qs.filter(extra)
     qs = ctx.limit(qs, employee_field="employee_id", person_field="person_id")
     parts = {f"_d_{k}": KeyTransform(k, "detail") for k in detail}
+    # the citations as JSON text, decoded once per distinct list (see _citations_of)
+    parts["_citations"] = Cast("citations", TextField())
     rows = list(qs.order_by("period_from", "id").values(*_FIELDS, **parts))
     for r in rows:
         r["detail"] = {k: v for k in detail if (v := r.pop(f"_d_{k}")) is not None}
+        r["citations"] = _citations_of(r.pop("_citations"))
     return rows
 
 
@@ -95,7 +138,7 @@ def _evidence(r: dict) -> dict[str, Any]:
     return {
         "discrepancy": r["id"],
         "kind": r["kind"],
-        "kind_label": K(r["kind"]).label,
+        "kind_label": _kind_label(r["kind"]),
         "insurance": r["insurance"],
         "insurance_label": _label(r["insurance"]),
         "from": ym_text(r["period_from"]),
