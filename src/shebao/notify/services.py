@@ -582,6 +582,9 @@ def notifications_enqueue(*, transitions: Iterable, now: dt.datetime | None = No
     if not transitions:
         return 0
     now = now or timezone.now()
+    d = _directory()
+    if not (d.users or d.groups):
+        return 0  # nobody to tell (a new instance, a benchmark): read no finding
     by_finding: dict[int, list] = defaultdict(list)
     for t in transitions:
         if t.to_status in ("open", "resolved"):
@@ -600,9 +603,6 @@ def notifications_enqueue(*, transitions: Iterable, now: dt.datetime | None = No
     }  # fmt: skip
     if not any(r.recipients for r in routings.values()):
         return 0
-    d = _directory()
-    if not (d.users or d.groups):
-        return 0  # nobody to tell (a new instance, a benchmark)
     employees: dict[int, tuple[str, str]] = {}
     wanted_employees = {f[4] for f in findings.values() if f[4] and "employee" in routings[f[1]].recipients}
     if wanted_employees:

@@ -228,6 +228,64 @@ def _update(changed: list[tuple[int, Row]], now) -> None:
             cur.executemany(sql, params[i : i + 1000])
 
 
+_INSERT_FIELDS = [
+    "entity_id",
+    "employee_id",
+    "person_id",
+    "department_id",
+    "severity",
+    "title",
+    "next_step",
+    "deadline",
+    "amount",
+]
+
+
+def _insert(rule: AlertRule, rows: list[Row], now) -> list[int]:
+    """Write new findings with one executemany, like ``_update`` (the ORM's bulk_create prepares
+    every value of every row: ~0.4 ms a finding, seconds for a first evaluation), and read their
+    ids back by key. Returns the ids in the order of ``rows``."""
+    q = connection.ops.quote_name
+    json_param = "%s::jsonb" if connection.vendor == "postgresql" else "%s"
+    table = q(Finding._meta.db_table)
+    columns = ["rule_id", "kind", "key", "status", *_INSERT_FIELDS, "details", "citations", "digest"]
+    columns += ["first_seen_at", "updated_at", "status_changed_at", "resolved_reason"]
+    marks = ["%s"] * 4 + ["%s"] * len(_INSERT_FIELDS) + [json_param, json_param] + ["%s"] * 5
+    sql = f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) VALUES ({', '.join(marks)})"
+    stamp = Finding._meta.get_field("updated_at").get_db_prep_value(now, connection)
+    params = [
+        [
+            rule.pk,
+            rule.kind,
+            row.key,
+            Finding.Status.OPEN,
+            *(row.fields[n] for n in _INSERT_FIELDS),
+            row.details_json,
+            json.dumps(row.fields["citations"], ensure_ascii=False),
+            row.digest,
+            stamp,
+            stamp,
+            stamp,
+            "",
+        ]
+        for row in rows
+    ]
+    ids: dict[str, int] = {}
+    with connection.cursor() as cur:
+        for i in range(0, len(params), 1000):
+            cur.executemany(sql, params[i : i + 1000])
+        keys = [row.key for row in rows]
+        for i in range(0, len(keys), 900):
+            chunk = keys[i : i + 900]
+            cur.execute(
+                f"SELECT {q('key')}, id FROM {table} WHERE rule_id = %s AND {q('key')} IN "
+                f"({', '.join(['%s'] * len(chunk))})",
+                [rule.pk, *chunk],
+            )
+            ids.update(cur.fetchall())
+    return [ids[row.key] for row in rows]
+
+
 def _lock(rule_ids: list[int], now) -> None:
     """Take the rules' locks before reading: two evaluations of one rule never interleave
     (PostgreSQL: the rows' locks, in id order; SQLite: IMMEDIATE transactions already serialise
@@ -256,29 +314,14 @@ def _apply(rule: AlertRule, ctx: Context, existing: dict, now, actor_user) -> Ru
     kind, rows = rule_matches(rule, ctx)
     out.matches = len(rows)
     transitions: list[FindingTransition] = []
-    new: list[tuple[Finding, Row]] = []
+    new: list[Row] = []
     changed: list[tuple[int, Row]] = []
     reopen: list[tuple[Finding, str, str]] = []
     label = "系统（规则评估）"
     for row in rows:
         old = existing.pop(row.key, None)
         if old is None:
-            new.append(
-                (
-                    Finding(
-                        rule=rule,
-                        kind=rule.kind,
-                        key=row.key,
-                        status=F.OPEN,
-                        digest=row.digest,
-                        first_seen_at=now,
-                        updated_at=now,
-                        status_changed_at=now,
-                        **row.values,
-                    ),
-                    row,
-                )
-            )
+            new.append(row)
             continue
         pk, status, digest, until = old
         if status == F.RESOLVED:
@@ -298,17 +341,17 @@ def _apply(rule: AlertRule, ctx: Context, existing: dict, now, actor_user) -> Ru
         else:
             out.unchanged += 1
     if new:
-        created = Finding.objects.bulk_create([f for f, _ in new], batch_size=500)
+        created = _insert(rule, new, now)
         transitions += [
             FindingTransition(
-                finding_id=f.pk,
+                finding_id=pk,
                 from_status="",
                 to_status=F.OPEN,
                 reason="发现问题",
                 actor=actor_user,
                 actor_label=label,
             )
-            for f in created
+            for pk in created
         ]
         out.opened = len(created)
     if changed:
