@@ -121,9 +121,15 @@ from shebao.ledger.reconcile import discrepancies_recompute
 from shebao.org.models import Entity
 from shebao.roster.models import Employee
 entity = Entity.objects.get(code="BJ01")
+if len(sys.argv) > 1 and sys.argv[1] == "fresh":  # --reconcile-only: as after a fresh ingest
+    from shebao.ledger.models import Discrepancy
+    Discrepancy.objects.all().delete()
 t = time.perf_counter()
 result = discrepancies_recompute(entity=entity)
 full = time.perf_counter() - t
+t = time.perf_counter()
+discrepancies_recompute(entity=entity)  # the daily full recompute: nothing changed
+steady = time.perf_counter() - t
 ids = list(Employee.objects.order_by("pk").values_list("pk", flat=True)[:: max(1, Employee.objects.count() // 20)])[:20]
 times = []
 for pk in ids:
@@ -131,7 +137,7 @@ for pk in ids:
     discrepancies_recompute(employee_ids=[pk])
     times.append(time.perf_counter() - t)
 counts = getattr(result, "counts", None) or {}
-print(json.dumps({"full_seconds": full, "incremental_ms_median": statistics.median(times) * 1000,
+print(json.dumps({"full_seconds": full, "steady_seconds": steady, "incremental_ms_median": statistics.median(times) * 1000,
                   "incremental_ms_max": max(times) * 1000, "counts": counts}, default=str))
 """
 
@@ -178,13 +184,14 @@ def reconcile_only(root: Path) -> int:
         raise SystemExit(f"{folder} holds no ingested instance (run with --keep first)")
     env = env_for(folder)
     run([str(BIN / "shebao"), "migrate", "--no-input", "-v", "0"], env, "migrate")
-    rec_s, rec_rss, out = run_measured([sys.executable, "-c", RECONCILE], env, "reconcile")
+    rec_s, rec_rss, out = run_measured([sys.executable, "-c", RECONCILE, "fresh"], env, "reconcile")
     rec = json.loads(out.strip().splitlines()[-1])
     result = {
         "date": dt.date.today().isoformat(),
         "machine": f"{platform.node()} · {platform.machine()} · {os.cpu_count()} CPUs · Python {platform.python_version()}",
         "instance": str(folder),
         "reconcile_full_seconds": round(rec["full_seconds"], 1),
+        "reconcile_steady_seconds": round(rec["steady_seconds"], 1),
         "reconcile_process_seconds": round(rec_s, 1),
         "reconcile_peak_mb": round(rec_rss),
         "reconcile_one_ms_median": round(rec["incremental_ms_median"], 1),
@@ -192,7 +199,7 @@ def reconcile_only(root: Path) -> int:
         "discrepancies": rec.get("counts"),
     }
     targets = {
-        "full reconciliation < 60 s": rec["full_seconds"] < 60,
+        "full reconciliation < 60 s": max(rec["full_seconds"], rec["steady_seconds"]) < 60,
         "one employee < 50 ms": rec["incremental_ms_median"] < 50,
     }
     result["targets"] = targets
@@ -268,7 +275,7 @@ def main() -> int:
         rec_s, rec_rss, out = run_measured([python, "-c", RECONCILE], env_for(ingest_dir), "reconcile")
         rec = json.loads(out.strip().splitlines()[-1])
         print(
-            f"reconcile: full {rec['full_seconds']:.1f} s (process {rec_s:.1f} s, peak {rec_rss:.0f} MB); "
+            f"reconcile: full {rec['full_seconds']:.1f} s, steady {rec['steady_seconds']:.1f} s (process {rec_s:.1f} s, peak {rec_rss:.0f} MB); "
             f"one employee median {rec['incremental_ms_median']:.1f} ms, max {rec['incremental_ms_max']:.1f} ms"
         )
         ratio = ingest_s / base_s
@@ -286,6 +293,7 @@ def main() -> int:
             "ratio": round(ratio, 2),
             "records": ingest.get("counts", {}).get("records_created"),
             "reconcile_full_seconds": round(rec["full_seconds"], 1),
+            "reconcile_steady_seconds": round(rec["steady_seconds"], 1),
             "reconcile_peak_mb": round(rec_rss),
             "reconcile_one_ms_median": round(rec["incremental_ms_median"], 1),
             "reconcile_one_ms_max": round(rec["incremental_ms_max"], 1),
@@ -294,7 +302,7 @@ def main() -> int:
         targets = {
             "ingest ≤ 2 × baseline": ratio <= 2,
             "ingest peak RSS < 1 GB": ingest_rss < 1024,
-            "full reconciliation < 60 s": rec["full_seconds"] < 60,
+            "full reconciliation < 60 s": max(rec["full_seconds"], rec["steady_seconds"]) < 60,
             "one employee < 50 ms": rec["incremental_ms_median"] < 50,
         }
         result["targets"] = targets

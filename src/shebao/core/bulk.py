@@ -128,6 +128,42 @@ def insert_rows(
     return count
 
 
+def update_rows(
+    model: type[models.Model],
+    rows: Iterable[Mapping[str, Any]],
+    fields: list[str],
+    *,
+    batch_size: int = 1000,
+    using: str | None = None,
+) -> int:
+    """UPDATE ``fields`` (attnames) of each row, found by its ``id``, with one ``executemany``:
+    the same conversions as :func:`insert_rows`. (The ORM's ``bulk_update`` writes a CASE per
+    field and row: seconds per thousand rows.) Runs inside the caller's transaction."""
+    using = using or router.db_for_write(model)
+    connection = connections[using]
+    by_attname = {f.attname: f for f in model._meta.concrete_fields}
+    plan = [(name, _converter(by_attname[name], connection)) for name in fields]
+    qn = connection.ops.quote_name
+    sets = ", ".join(f"{qn(by_attname[name].column)} = %s" for name in fields)
+    sql = f"UPDATE {qn(model._meta.db_table)} SET {sets} WHERE {qn(model._meta.pk.column)} = %s"
+
+    def params(row: Mapping[str, Any]) -> tuple:
+        out = []
+        for name, convert in plan:
+            value = row[name]
+            out.append(convert(value) if convert is not None and value is not None else value)
+        out.append(row["id"])
+        return tuple(out)
+
+    count = 0
+    iterator = iter(rows)
+    with connection.cursor() as cursor:
+        while chunk := list(islice(iterator, batch_size)):
+            cursor.executemany(sql, [params(r) for r in chunk])
+            count += len(chunk)
+    return count
+
+
 class _Required:
     def __repr__(self) -> str:
         return "<required>"

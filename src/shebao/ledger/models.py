@@ -398,6 +398,8 @@ class Discrepancy(models.Model):
     )  # amounts by side, bases, figures used and their sources
     citations = models.JSONField(default=list, blank=True)  # law-library ids, e.g. ["SIL-58"]
     explanation = models.TextField(_("说明"), blank=True)
+    # Of the compared content (store.CONTENT): a recompute compares digests, not decoded JSON.
+    digest = models.CharField(max_length=64, blank=True, default="")
     status = models.CharField(
         _("状态"), max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True
     )

@@ -121,6 +121,9 @@ class RowBuilder:
         self.citations = citations
         self.entity_id = scan.entity.pk
         self._records: dict[tuple[int, str, int, int], tuple] = {}
+        # (insurance, policy period, recorded base, expected base) → a base segment's figures:
+        # thousands of findings share a few bases, and the wording of their figures is the same
+        self._segments: dict[tuple, tuple[dict[str, Any], list[str], Decimal | None]] = {}
 
     # --- inputs ---------------------------------------------------------------------------------
 
@@ -397,32 +400,55 @@ class RowBuilder:
         total: Decimal | None = ZERO
         missing: list[str] = []
         segments = []
-        for (_key, base, target), months in sorted(groups.items(), key=lambda kv: kv[1][0]):
-            bd = f.facts["per_month"][months[0]][3]
-            recorded_base = _dec(base)
-            right = self.policy.line(f.insurance, mi_of(months[0]), target)
-            charged = self.policy.line(f.insurance, mi_of(months[0]), recorded_base, bounded=False)
-            seg: dict[str, Any] = {
-                "period": bd.label,
-                "months": [_ym(m) for m in months],
-                "recorded_base": fmt(recorded_base),
-                "expected_base": fmt(target),
-                "base_min": figure_info(bd.base_min),
-                "base_max": figure_info(bd.base_max),
-            }
-            gaps = line_missing(right) + line_missing(charged)
-            if gaps or isinstance(right, str) or isinstance(charged, str):
+        for (key, base, target), months in sorted(groups.items(), key=lambda kv: kv[1][0]):
+            figures, gaps, diff = self._segment(f, key, base, target, months[0])
+            seg: dict[str, Any] = {"period": figures["period"], "months": [_ym(m) for m in months]}
+            seg.update(figures["rest"])
+            if diff is None:
                 missing.extend(g for g in gaps if g not in missing)
                 total = None
             else:
-                diff = (right.total or ZERO) - (charged.total or ZERO)
-                seg["difference_per_month"] = fmt(diff)
-                seg["employer_rate"] = figure_info(right.employer_rate)
-                seg["employee_rate"] = figure_info(right.employee_rate)
+                seg.update(figures["diff"])
                 if total is not None:
                     total += diff * len(months)
             segments.append(seg)
         return (None if total is None else abs(total)), segments, missing
+
+    def _segment(
+        self, f: Finding, key, base, target, first: int
+    ) -> tuple[dict[str, Any], list[str], Decimal | None]:
+        """The figures of one (policy period, recorded base, expected base) segment, computed once."""
+        cache_key = (f.insurance, key, base, target)
+        try:
+            return self._segments[cache_key]
+        except KeyError:
+            pass
+        bd = f.facts["per_month"][first][3]
+        recorded_base = _dec(base)
+        right = self.policy.line(f.insurance, mi_of(first), target)
+        charged = self.policy.line(f.insurance, mi_of(first), recorded_base, bounded=False)
+        figures: dict[str, Any] = {
+            "period": bd.label,
+            "rest": {
+                "recorded_base": fmt(recorded_base),
+                "expected_base": fmt(target),
+                "base_min": figure_info(bd.base_min),
+                "base_max": figure_info(bd.base_max),
+            },
+            "diff": {},
+        }
+        gaps = line_missing(right) + line_missing(charged)
+        diff = None
+        if not (gaps or isinstance(right, str) or isinstance(charged, str)):
+            diff = (right.total or ZERO) - (charged.total or ZERO)
+            figures["diff"] = {
+                "difference_per_month": fmt(diff),
+                "employer_rate": figure_info(right.employer_rate),
+                "employee_rate": figure_info(right.employee_rate),
+            }
+        value = (figures, gaps, diff)
+        self._segments[cache_key] = value
+        return value
 
     def _bases_text(self, f: Finding, segments: list[dict], what: str) -> str:
         parts = []

@@ -1,15 +1,20 @@
 """Write computed rows: insert the new, update the changed (reopening the resolved), touch the
-unchanged, resolve the open rows of the scope that were not found again. Bulk statements only."""
+unchanged, resolve the open rows of the scope that were not found again. Bulk statements only.
+
+Whether a found row changed is decided by a digest of its content, stored with it, so a full
+recompute of an unchanged entity reads four short columns per row and decodes no JSON."""
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 from dataclasses import dataclass
 from typing import Any
 
 from django.db.models import Q
 
-from shebao.core.bulk import insert_rows
+from shebao.core.bulk import insert_rows, update_rows
 from shebao.ledger.models import Discrepancy
 from shebao.ledger.reconciliation.engine import chunks
 
@@ -30,21 +35,29 @@ CONTENT = (
     "explanation",
 )
 UPDATE_FIELDS = [
-    "person",
-    "employee",
+    "person_id",
+    "employee_id",
     "insurance",
     "period_from",
     "period_to",
     "months",
-    "unit",
+    "unit_id",
     "amount",
     "detail",
     "citations",
     "explanation",
+    "digest",
     "status",
     "last_seen_at",
     "resolved_at",
 ]
+
+
+def content_digest(row: dict[str, Any]) -> str:
+    """The digest of what a recompute compares (``CONTENT``)."""
+    content = [row[f] for f in CONTENT]
+    text = json.dumps(content, sort_keys=True, default=str, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 @dataclass
@@ -67,54 +80,48 @@ def store(
     """``employee_ids``/``person_ids`` None: the whole entity is in scope (full recompute);
     otherwise only the open rows of those employees/people may be resolved."""
     counts = StoreCounts()
-    existing: dict[str, dict[str, Any]] = {}
+    existing: dict[str, tuple[int, str, str]] = {}  # fingerprint → (id, status, digest)
     for chunk in chunks(sorted(rows)):
-        for item in (
+        for pk, fp, status, digest in (
             Discrepancy.objects.filter(fingerprint__in=chunk)
             .order_by()
-            .values("id", "fingerprint", "status", *CONTENT)
+            .values_list("id", "fingerprint", "status", "digest")
         ):
-            existing[item["fingerprint"]] = item
+            existing[fp] = (pk, status, digest)
 
     inserts = []
-    changed: list[Discrepancy] = []
+    changed: list[dict[str, Any]] = []
     touched: list[int] = []
     for fp, row in rows.items():
+        digest = content_digest(row)
         old = existing.get(fp)
         if old is None:
-            inserts.append({**row, "status": OPEN, "last_seen_at": now, "first_seen_at": now})
+            inserts.append(
+                {**row, "digest": digest, "status": OPEN, "last_seen_at": now, "first_seen_at": now}
+            )
             continue
-        same = old["status"] == OPEN and all(old[f] == row[f] for f in CONTENT)
-        if same:
-            touched.append(old["id"])
+        pk, status, old_digest = old
+        if status == OPEN and old_digest == digest:
+            touched.append(pk)
             continue
-        if old["status"] != OPEN:
+        if status != OPEN:
             counts.reopened += 1
         else:
             counts.updated += 1
         changed.append(
-            Discrepancy(
-                id=old["id"],
-                person_id=row["person_id"],
-                employee_id=row["employee_id"],
-                insurance=row["insurance"],
-                period_from=row["period_from"],
-                period_to=row["period_to"],
-                months=row["months"],
-                unit_id=row["unit_id"],
-                amount=row["amount"],
-                detail=row["detail"],
-                citations=row["citations"],
-                explanation=row["explanation"],
-                status=OPEN,
-                last_seen_at=now,
-                resolved_at=None,
-            )
+            {
+                **{f: row[f] for f in UPDATE_FIELDS if f in row},
+                "id": pk,
+                "digest": digest,
+                "status": OPEN,
+                "last_seen_at": now,
+                "resolved_at": None,
+            }
         )
     if inserts:
         counts.opened = insert_rows(Discrepancy, inserts)
     if changed:
-        Discrepancy.objects.bulk_update(changed, UPDATE_FIELDS, batch_size=500)
+        update_rows(Discrepancy, changed, UPDATE_FIELDS)
     for chunk in chunks(touched):
         Discrepancy.objects.filter(pk__in=chunk).update(last_seen_at=now)
     counts.unchanged = len(touched)

@@ -621,6 +621,25 @@ def test_recompute_twice_creates_no_duplicates(book, background, make_employee, 
     assert second.counts == first.counts
 
 
+def test_rows_stored_before_digests_are_rewritten_once_with_the_same_content(
+    book, background, make_employee, cutoff
+):
+    """Rows from before the content digest (digest "") are updated once — by executemany, JSON,
+    amounts and all — and unchanged after; what they hold is exactly what a fresh store writes."""
+    cutoff(15)
+    emp = make_employee(hire_date=dt.date(2024, 7, 1), declared_wage=Decimal("10000"))
+    book.pay(book.person(emp), PENSION, months("2024-07", "2024-12"))
+    run()
+    fields = ("fingerprint", "kind", "amount", "detail", "citations", "explanation", "months", "digest")
+    fresh = sorted(Discrepancy.objects.values_list(*fields))
+    assert fresh and all(len(r[-1]) == 64 for r in fresh)
+    Discrepancy.objects.update(digest="", detail={}, amount=None)  # as an old row would differ
+    again = run()
+    assert again.updated == len(fresh) and again.opened == 0
+    assert sorted(Discrepancy.objects.values_list(*fields)) == fresh
+    assert run().unchanged == len(fresh)
+
+
 def test_rows_resolve_when_the_data_changes_and_reopen_when_it_comes_back(
     book, background, make_employee, cutoff
 ):
