@@ -423,13 +423,55 @@ def _apply(rule: AlertRule, ctx: Context, existing: dict, now, actor_user) -> Ru
     return out
 
 
+BULK_TRANSITIONS = 500  # from this many at once, transitions are written by executemany
+
+
 def transitions_record(transitions: list[FindingTransition]) -> None:
     """Write transitions and, in the same transaction, the notifications they cause (the
     notifications room's outbox: rules → notify is the next arrow of the data path)."""
     from shebao.notify.services import notifications_enqueue
 
-    created = FindingTransition.objects.bulk_create(transitions, batch_size=1000)
+    if len(transitions) < BULK_TRANSITIONS:
+        created = FindingTransition.objects.bulk_create(transitions)
+    else:  # a first evaluation: thousands at once, written like the findings (see _insert)
+        created = _insert_transitions(transitions)
     notifications_enqueue(transitions=created)
+
+
+def _insert_transitions(transitions: list[FindingTransition]) -> list[FindingTransition]:
+    """Write transitions with one executemany and read their ids back (by finding, status and
+    the one timestamp they share); returns them with their ids set."""
+    from shebao.core.bulk import insert_rows
+
+    now = timezone.now()
+    insert_rows(
+        FindingTransition,
+        (
+            {
+                "finding_id": t.finding_id,
+                "from_status": t.from_status,
+                "to_status": t.to_status,
+                "reason": t.reason,
+                "actor_id": t.actor_id,
+                "actor_label": t.actor_label,
+                "created_at": now,
+                "processed_at": None,
+            }
+            for t in transitions
+        ),
+    )
+    ids: dict[tuple[int, str], int] = {}
+    finding_ids = sorted({t.finding_id for t in transitions})
+    for i in range(0, len(finding_ids), 900):
+        ids.update(
+            ((fid, to), pk)
+            for pk, fid, to in FindingTransition.objects.filter(
+                finding_id__in=finding_ids[i : i + 900], created_at=now
+            ).values_list("id", "finding_id", "to_status")
+        )
+    for t in transitions:
+        t.pk, t.created_at = ids[(t.finding_id, t.to_status)], now
+    return transitions
 
 
 def _prepare(rules: list[AlertRule], ctx: Context) -> None:

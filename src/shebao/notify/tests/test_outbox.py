@@ -202,6 +202,38 @@ def test_group_robot_gets_one_message_per_finding(make_employee, recorder):
     assert all(m.markdown.startswith("### 【严重】") for m in recorder.sent)
 
 
+def test_many_transitions_at_once_are_written_in_bulk_with_the_same_notifications(
+    make_employee, clerk, recorder, monkeypatch
+):
+    """A first evaluation writes thousands of transitions by executemany (ids read back): the
+    notifications point at the right transitions and findings, as with the ORM path."""
+    from shebao.rules import engine
+
+    monkeypatch.setattr(engine, "BULK_TRANSITIONS", 1)
+    ch = robot()
+    r = rule(recipients=["entity_hr", "group_robot"], channels=[ch.pk])
+    emps = hires(make_employee, 3)
+    evaluate(DAY, REG)
+    findings = found(REG)
+    assert len(findings) == 3
+    for f in findings:
+        (t,) = f.transitions.all()
+        assert (t.from_status, t.to_status, t.reason) == ("", "open", "发现问题")
+        keys = set(Notification.objects.filter(finding=f).values_list("idempotency_key", flat=True))
+        assert keys == {f"t{t.pk}:c{ch.pk}:g", f"t{t.pk}:c{services.inapp_channel().pk}:u{clerk.pk}"}
+        assert set(Notification.objects.filter(finding=f).values_list("transition_id", flat=True)) == {t.pk}
+    from shebao.roster.services import employee_update
+    from shebao.rules.services import rule_update
+
+    rule_update(actor=SYSTEM, rule=r, routing={**r.routing, "notify_resolved": True})
+    for emp in emps:
+        employee_update(actor=SYSTEM, employee=emp, data={"hire_date": dt.date(2025, 6, 1)})
+    evaluate(DAY, REG)
+    resolved = FindingTransition.objects.filter(to_status="resolved")
+    assert resolved.count() == 3
+    assert Notification.objects.filter(transition__in=resolved).count() == 6
+
+
 def test_routing_is_validated(make_employee):
     with pytest.raises(ApplicationError, match="通知对象无效"):
         rule(recipients=["everyone"])
