@@ -119,13 +119,7 @@ def insert_rows(
             raise KeyError(f"{model.__name__} has no column(s) {sorted(row.keys() - names)}")
         return tuple(out)
 
-    count = 0
-    iterator = iter(rows)
-    with connection.cursor() as cursor:
-        while chunk := list(islice(iterator, batch_size)):
-            cursor.executemany(sql, [params(r) for r in chunk])
-            count += len(chunk)
-    return count
+    return _executemany(connection, sql, rows, params, batch_size)
 
 
 def update_rows(
@@ -155,6 +149,13 @@ def update_rows(
         out.append(row["id"])
         return tuple(out)
 
+    return _executemany(connection, sql, rows, params, batch_size)
+
+
+def _executemany(
+    connection, sql: str, rows: Iterable, params: Callable[[Any], tuple], batch_size: int
+) -> int:
+    """Run ``sql`` for every row, ``batch_size`` rows per executemany; returns the row count."""
     count = 0
     iterator = iter(rows)
     with connection.cursor() as cursor:
