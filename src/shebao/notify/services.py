@@ -697,8 +697,10 @@ def notifications_flush(*, now: dt.datetime | None = None, limit: int = 500) -> 
     result.released = N.objects.filter(status=N.Status.SENDING, lease_until__lt=now).update(
         status=N.Status.PENDING, lease_until=None, next_attempt_at=now
     )
+    # Paused and disabled channels' messages wait without taking the batch from the others.
     due = list(
-        N.objects.filter(status=N.Status.PENDING, next_attempt_at__lte=now)
+        N.objects.filter(status=N.Status.PENDING, next_attempt_at__lte=now, channel__enabled=True)
+        .exclude(channel__paused_until__gt=now)
         .select_related("channel")
         .order_by("next_attempt_at", "id")[:limit]
     )

@@ -414,6 +414,20 @@ def test_a_claimed_notification_is_not_sent_by_a_second_worker(make_employee, re
     assert len(recorder.sent) == 1 and DeliveryAttempt.objects.count() == 1
 
 
+def test_a_paused_channel_does_not_starve_the_others(make_employee, recorder):
+    busy = robot("被限流的群")
+    other = robot("另一个群")
+    rule(recipients=["group_robot"], channels=[busy.pk, other.pk])
+    hires(make_employee, 3)
+    evaluate(DAY, REG)
+    Notification.objects.update(due_at=T0, next_attempt_at=T0, created_at=T0)
+    Channel.objects.filter(pk=busy.pk).update(paused_until=at(minutes=10))
+    r = flush(limit=2)  # the batch would be the paused channel's oldest rows
+    assert r.sent == 2 and {m.idempotency_key.split(":")[1] for m in recorder.sent} == {f"c{other.pk}"}
+    assert flush(limit=2).sent == 1
+    assert flush(at=at(minutes=10)).sent == 3
+
+
 def test_a_disabled_channel_keeps_its_messages_until_enabled(make_employee, recorder):
     ch = _enqueue_at(T0, make_employee)
     services.channel_update(actor=SYSTEM, channel=ch, enabled=False)
