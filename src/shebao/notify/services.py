@@ -821,9 +821,7 @@ def bucket_take(*, key: str, capacity: int, window: float, now: dt.datetime, tak
 
 
 def _bucket_available(channel: Channel, now) -> int:
-    from shebao.notify.models import TokenBucket as TB
-
-    bucket = TB.objects.filter(key=f"channel:{channel.pk}").first()
+    bucket = TokenBucket.objects.filter(key=f"channel:{channel.pk}").first()
     if bucket is None:
         return channel.rate_limit
     elapsed = max(0.0, (now - bucket.updated_at).total_seconds())

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import json
 
 import pytest
 from django.core.management import call_command
 
-from shebao.notify.models import Channel, Notification
+from shebao.notify.models import Notification
 from shebao.notify.testing.fakes import FakeProviders
-from shebao.rules.tests.factories import Book, evaluate, months, only_rule
+from shebao.notify.testing.scenario import webhook_finding
 
 
 def run(name: str, *args: str) -> str:
@@ -27,25 +25,7 @@ def fakes():
 
 
 def test_api_channels_log_and_inbox(org, make_employee, admin, clerk, auditor, api_as, fakes):
-    book = Book(org["bj"])
-    p = book.person(make_employee(hire_date=dt.date(2020, 1, 1)))
-    book.pay(p, "pension", months("2024-07", "2025-06"))
-    run(
-        "channel",
-        "add",
-        "--kind",
-        "webhook",
-        "--name",
-        "钩子",
-        "--config",
-        json.dumps(fakes.config("webhook")),
-    )
-    ch = Channel.objects.get(name="钩子")
-    only_rule(
-        "registration_overdue", routing={"recipients": ["entity_hr", "group_robot"], "channels": [ch.pk]}
-    )
-    make_employee(hire_date=dt.date(2025, 4, 1))
-    evaluate(dt.date(2025, 6, 20), "registration_overdue")
+    webhook_finding(org, make_employee, fakes, recipients=["entity_hr", "group_robot"])
     run("notify", "flush")
 
     r = api_as(admin).get("/channels")

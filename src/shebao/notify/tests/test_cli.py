@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 
@@ -12,7 +11,7 @@ from django.core.management.base import CommandError
 
 from shebao.notify.models import Channel
 from shebao.notify.testing.fakes import FakeProviders
-from shebao.rules.tests.factories import Book, evaluate, months, only_rule
+from shebao.notify.testing.scenario import webhook_finding
 
 
 def run(name: str, *args: str) -> str:
@@ -82,23 +81,7 @@ def test_notify_test_exits_non_zero_with_the_providers_error(db, fakes):
 
 
 def test_notify_flush_sends_what_is_due(org, make_employee, fakes):
-    book = Book(org["bj"])
-    p = book.person(make_employee(hire_date=dt.date(2020, 1, 1)))
-    book.pay(p, "pension", months("2024-07", "2025-06"))
-    run(
-        "channel",
-        "add",
-        "--kind",
-        "webhook",
-        "--name",
-        "钩子",
-        "--config",
-        json.dumps(fakes.config("webhook")),
-    )
-    ch = Channel.objects.get(name="钩子")
-    only_rule("registration_overdue", routing={"recipients": ["group_robot"], "channels": [ch.pk]})
-    make_employee(hire_date=dt.date(2025, 4, 1))
-    evaluate(dt.date(2025, 6, 20), "registration_overdue")
+    webhook_finding(org, make_employee, fakes, recipients=["group_robot"])
     data = json.loads(run("notify", "flush", "--json"))
     assert data["sent"] == 1 and len(fakes.received["webhook"]) == 1
     assert json.loads(run("notify", "flush", "--json"))["sent"] == 0
