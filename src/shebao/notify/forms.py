@@ -58,6 +58,7 @@ FIELD_LABELS = {
     "template_code": _("模板 CODE"),
     "template_id": _("模板 ID"),
     "params": _("模板参数名"),
+    "templates": _("按消息类型另用的模板"),
     "endpoint": _("接入地址"),
     "region": _("地域"),
 }
@@ -76,6 +77,10 @@ FIELD_HELP = {
     "from": _("如 社保合规助手 <hr@example.com>"),
     "to": _("选填：每行一个地址，通知发到这些固定邮箱（群组邮箱）"),
     "params": _("每行一个，按已审核短信模板中参数的顺序，如 name、title、deadline"),
+    "templates": _(
+        "选填，每行“消息类型: 模板编号 参数1,参数2”。验证码须用验证码模板，如 otp: SMS_123456 code；"
+        "函件送达需带链接，如 case_letter: SMS_234567 name,title,deadline,link。未列出的类型用上面的模板"
+    ),
     "endpoint": _("一般无需修改"),
     "region": _("一般无需修改"),
 }
@@ -83,6 +88,7 @@ CHOICE_LABELS = {
     "security": {"ssl": _("SSL/TLS（465）"), "starttls": _("STARTTLS（587）"), "none": _("不加密（25）")},
     "msg_type": {"interactive": _("消息卡片"), "text": _("纯文本")},
 }
+DICT_PLACEHOLDERS = {"headers": "Authorization: Bearer …", "templates": "otp: SMS_123456 code"}
 SECRET_SET = _("已设置（留空则不修改）")
 
 EVENT_LABELS = {
@@ -91,6 +97,8 @@ EVENT_LABELS = {
     "digest": _("摘要"),
     "test": _("测试消息"),
     "channel_failing": _("通道故障"),
+    "case_letter": _("函件送达（给员工）"),
+    "otp": _("验证码（给员工）"),
 }
 
 
@@ -182,7 +190,8 @@ class ChannelForm(ServiceErrorsMixin, forms.Form):
                 label=label, required=False, initial=initial, help_text=help_text, widget=widget
             ), "list"
         if kind == "object":
-            widget = forms.Textarea(attrs={"rows": 3, "placeholder": "Authorization: Bearer …"})
+            placeholder = DICT_PLACEHOLDERS.get(name, "")
+            widget = forms.Textarea(attrs={"rows": 3, "placeholder": placeholder})
             return forms.CharField(label=label, required=False, help_text=help_text, widget=widget), "dict"
         if kind == "integer":
             widget = forms.NumberInput(attrs={"class": "num"})

@@ -68,6 +68,10 @@ class Notification(models.Model):
         DIGEST = "digest", _("摘要")
         TEST = "test", _("测试消息")
         CHANNEL_FAILING = "channel_failing", _("通道故障")
+        # Messages to an employee about their case (a letter's link, a one-time code): immediate,
+        # never held for quiet hours nor merged into a digest.
+        CASE_LETTER = "case_letter", _("函件送达")
+        OTP = "otp", _("验证码")
 
     class Mode(models.TextChoices):
         IMMEDIATE = "immediate", _("立即")
@@ -163,7 +167,7 @@ class MessageTemplate(models.Model):
         SMS = "sms", _("短信模板参数")
 
     # A rule kind code (medical_interrupted …), or: finding (every kind), employee (to the
-    # employee), digest, test, channel_failing.
+    # employee), digest, test, channel_failing, case_letter, otp.
     event = models.CharField(_("事件"), max_length=40)
     format = models.CharField(_("格式"), max_length=10, choices=Format.choices)
     language = models.CharField(_("语言"), max_length=10, choices=settings.LANGUAGES, default="zh-hans")

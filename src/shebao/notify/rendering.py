@@ -20,8 +20,12 @@ from django.utils import timezone, translation
 from shebao.core.exceptions import ApplicationError
 
 DEFAULTS = Path(__file__).resolve().parent / "messages"
-EVENTS_FIXED = ("finding", "employee", "digest", "test", "channel_failing")
+EVENTS_FIXED = ("finding", "employee", "digest", "test", "channel_failing", "case_letter", "otp")
+# Messages to an employee about their case, worded from the context their sender gives
+# (``services.employee_message_enqueue``), not from a finding.
+EMPLOYEE_EVENTS = ("case_letter", "otp")
 MAX_TEMPLATE = 20_000
+SMS_PARAM_MAX = 35  # Aliyun's cap on a notification template's variable (Tencent's is lower)
 
 _ENGINES: dict[bool, Engine] = {}
 
@@ -107,8 +111,16 @@ def sms_params(body: str, names: list[str], context: dict[str, Any]) -> list[tup
             f"短信模板缺少参数：{'、'.join(missing)}（模板每行写“参数名: 取值”）",
             field_errors={"body": "缺少参数"},
         )
-    # Providers cap a parameter's length (Aliyun 35 characters); a too-long value is cut, not refused.
-    return [(n, render_string(exprs[n], context)[:35]) for n in names]
+    return [(n, _sms_value(render_string(exprs[n], context))) for n in names]
+
+
+def _sms_value(value: str) -> str:
+    """Providers cap a parameter's length (Aliyun 35 characters): a too-long value is cut, not
+    refused — except a link, which cut would open the wrong page (or none). A link longer than
+    the approved template allows is refused by the provider, and the delivery log says so."""
+    if value.startswith(("https://", "http://")):
+        return value
+    return value[:SMS_PARAM_MAX]
 
 
 def render_message(
@@ -204,4 +216,23 @@ def sample_context(language: str = "zh-hans") -> dict[str, Any]:
         "citations": ["SIL-58"],
         "resolved_reason": "",
         "link": link("/rules/findings/"),
+    }
+
+
+def sample_employee_context(event: str, language: str = "zh-hans") -> dict[str, Any]:
+    """Made-up values for previewing the templates of messages to an employee."""
+    english = language.startswith("en")
+    common = {
+        "employee_name": "Zhang San" if english else "张三",
+        "company": "Example Technology Co., Ltd." if english else "示例科技有限公司",
+    }
+    if event == "otp":
+        return common | {"code": "246810", "minutes": 10}
+    return common | {
+        "letter_title": "Notice of interrupted medical insurance" if english else "医保中断告知函",
+        "letter_number": "HJ202611-0001",
+        "respond_by": "2026-12-08",
+        "expires": "2026-12-15 18:00",
+        "link": link("/a/s/Xy3kQ9mPb2Lw/"),
+        "link_code": "Xy3kQ9mPb2Lw",
     }

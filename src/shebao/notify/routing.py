@@ -3,7 +3,9 @@
 A rule's ``routing`` (JSON on AlertRule) names the recipients — ``entity_hr`` (the HR
 specialists responsible for the finding's entity, or the HR admins where nobody is), the
 ``department_manager`` (nearest manager up the department tree), named ``users``, the
-``employee``, and ``group_robot`` (the channels listed in ``channels``) — and, per severity,
+``employee``, ``group_robot`` (the channels listed in ``channels``), and ``case_assignee`` (for
+the case rule kinds, whose findings name their case in ``details["case_id"]``: the case's
+assignee, or the entity's HR where it has none) — and, per severity,
 ``immediate`` or ``digest`` (once a day at ``digest_at``), with optional ``quiet_hours`` during
 which nothing external is sent. Users choose their own channels (in-app, email, SMS) in their
 profile; in-app is always delivered at once.
@@ -19,7 +21,7 @@ from django.utils import timezone
 
 from shebao.core.exceptions import ApplicationError
 
-RECIPIENTS = ("entity_hr", "department_manager", "users", "employee", "group_robot")
+RECIPIENTS = ("entity_hr", "department_manager", "users", "employee", "group_robot", "case_assignee")
 MODES = ("immediate", "digest", "off")
 DEFAULT_MODES = {"critical": "immediate", "warning": "immediate", "info": "digest"}
 DEFAULT_RECIPIENTS = ["entity_hr"]

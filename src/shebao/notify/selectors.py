@@ -8,6 +8,7 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet
 
 from shebao.notify.models import Channel, MessageTemplate, Notification
+from shebao.notify.rendering import EMPLOYEE_EVENTS
 from shebao.notify.transports import TRANSPORTS, transport_class
 
 N = Notification
@@ -56,6 +57,8 @@ def inbox_item(n: Notification, today=None) -> dict[str, Any]:
         title, body, link = n.subject, n.body, ""
         if n.event == N.Event.CHANNEL_FAILING and n.extra.get("channel_id"):
             link = f"/notify/channels/{n.extra['channel_id']}/"
+        elif n.event in EMPLOYEE_EVENTS:
+            link = n.extra.get("link", "")  # the letter's signed link (the employee's own)
     return {
         "id": n.pk,
         "event": n.event,

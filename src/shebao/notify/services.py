@@ -15,6 +15,12 @@ The outbox, end to end:
    a provider's "wait" (a DingTalk robot blocked for 10 minutes) pauses the whole channel.
    Permanent errors stop the retries; when the channel itself is broken (bad credentials,
    unknown template) it is marked failing and the HR admins are told in-app.
+
+Messages to an employee about their case (``employee_message_enqueue``: a letter's signed link,
+a one-time code) use the same outbox, keyed by the caller's key × channel × employee. They are
+immediate — no quiet hours, no digest, never merged — and ``notifications_flush_one`` sends one
+at once (a code must not wait for the worker). A one-time code is kept encrypted in its row and
+masked in everything readable (the delivery log shows the message without it).
 """
 
 from __future__ import annotations
@@ -66,6 +72,13 @@ BURST = 5  # more than this many due at once for one destination are merged into
 DIGEST_ITEMS = 50  # listed in a digest; the rest are counted
 DEFAULT_RATE = {"dingtalk": 20, "wecom": 20, "feishu": 100}  # messages per minute (providers' limits)
 IN_CHUNK = 900
+SMS_KINDS = ("sms_aliyun", "sms_tencent")
+EMPLOYEE_KINDS = ("sms", "email", "inapp")
+# Context values that are secrets (a one-time code): encrypted in the row, masked in what is
+# stored readable, dropped once sent; such messages are never in-app (the row is the message).
+SECRET_CONTEXT = {"otp": ("code",)}
+SECRET_MASK = "******"
+CONTEXT_PURPOSE = "notify.context"
 
 
 def _can_admin(actor: Actor) -> None:
@@ -99,15 +112,17 @@ def channel_transport(channel: Channel) -> Transport:
     )
 
 
-def _check_urls(cls: type[Transport], config: dict[str, Any]) -> None:
+def _check_urls(cls: type[Transport], config: dict[str, Any], *, allow_private: bool | None = None) -> None:
     from shebao.core.http import HttpError, check_url
 
+    if allow_private is None:
+        allow_private = settings.SHEBAO_ALLOW_PRIVATE_URLS
     for name in ("url", "endpoint"):
         value = config.get(name)
         if not value:
             continue
         try:
-            check_url(value, allow_private=settings.SHEBAO_ALLOW_PRIVATE_URLS)
+            check_url(value, allow_private=allow_private)
         except HttpError as exc:
             if exc.transient:  # DNS down now: saved; every send checks the address again
                 continue
@@ -115,7 +130,13 @@ def _check_urls(cls: type[Transport], config: dict[str, Any]) -> None:
 
 
 def _clean_channel(
-    kind: str, name: str, config: dict[str, Any], rate_limit: int | None, language: str
+    kind: str,
+    name: str,
+    config: dict[str, Any],
+    rate_limit: int | None,
+    language: str,
+    *,
+    allow_private: bool | None = None,
 ) -> tuple[type[Transport], dict[str, Any], dict[str, Any]]:
     if kind not in TRANSPORTS or kind == "inapp":
         choices = "、".join(k for k in TRANSPORTS if k != "inapp")
@@ -129,7 +150,7 @@ def _clean_channel(
         raise ApplicationError(f"语言“{language}”无效", field_errors={"language": "语言无效"})
     cls = transport_class(kind)
     clean = cls.validate(config)
-    _check_urls(cls, clean)
+    _check_urls(cls, clean, allow_private=allow_private)
     secrets = {k: clean.pop(k) for k in cls.secret_fields if k in clean and clean[k] not in (None, "")}
     for k in cls.secret_fields:
         clean.pop(k, None)
@@ -147,12 +168,17 @@ def channel_create(
     for_people: bool = False,
     language: str = "zh-hans",
     rate_limit: int | None = None,
+    allow_private: bool | None = None,
 ) -> Channel:
-    """Add a channel; secrets are encrypted, URLs checked against private addresses (SSRF)."""
+    """Add a channel; secrets are encrypted, URLs checked against private addresses (SSRF) —
+    allowed with setting SHEBAO_ALLOW_PRIVATE_URLS, or ``allow_private=True`` (the demo's
+    loopback sinks; sending to them still needs the setting)."""
     _can_admin(actor)
     if Channel.objects.filter(name=(name or "").strip()).exists():
         raise ApplicationError(f"已有名为“{name}”的通道", field_errors={"name": "名称重复"})
-    cls, clean, secrets = _clean_channel(kind, name, config, rate_limit, language)
+    cls, clean, secrets = _clean_channel(
+        kind, name, config, rate_limit, language, allow_private=allow_private
+    )
     channel = Channel.objects.create(
         kind=kind,
         name=name.strip(),
@@ -392,7 +418,7 @@ def template_preview(
     """Render a template (HR's draft ``parts``, or the stored one) with a real finding of the
     event's kind when there is one, else a sample."""
     context = _preview_context(event, language, finding)
-    names = list(context.get("_sms_names", ["name", "title", "deadline"]))
+    names = _preview_sms_names(event)
     return rendering.render_message(
         event=event,
         fmt=format,
@@ -404,9 +430,28 @@ def template_preview(
     )
 
 
+PREVIEW_SMS_NAMES = {"case_letter": ["name", "title", "deadline", "link"], "otp": ["code"]}
+
+
+def _preview_sms_names(event: str) -> list[str]:
+    """The SMS parameters a preview checks: those the first SMS channel for people sends the
+    event with, else the usual ones."""
+    sms_event = event if event in ("digest", "test", *rendering.EMPLOYEE_EVENTS) else "finding"
+    channel = Channel.objects.filter(enabled=True, for_people=True, kind__in=SMS_KINDS).order_by("id").first()
+    names: list[str] = []
+    if channel is not None:
+        try:
+            names = channel_transport(channel).sms_template(sms_event)[1]
+        except Exception:  # a channel saved before its configuration rules changed: use the usual
+            logger.warning("notify: SMS channel %s: configuration unreadable", channel.pk, exc_info=True)
+    return names or list(PREVIEW_SMS_NAMES.get(event, ["name", "title", "deadline"]))
+
+
 def _preview_context(event: str, language: str, finding) -> dict[str, Any]:
     from shebao.rules.models import Finding
 
+    if event in rendering.EMPLOYEE_EVENTS:
+        return rendering.sample_employee_context(event, language)
     if event == "test":
         return {
             "channel": "示例通道",
@@ -612,6 +657,8 @@ def notifications_enqueue(*, transitions: Iterable, now: dt.datetime | None = No
             "id", "phone_enc", "email"
         ):
             employees[pk] = (crypto.decrypt(phone_enc, purpose=EMP_PHONE) if phone_enc else "", email)
+    wanted_cases = [fid for fid, f in findings.items() if "case_assignee" in routings[f[1]].recipients]
+    assignees = _case_assignees(wanted_cases) if wanted_cases else {}
     rows = _Rows(now)
     for fid, ts in by_finding.items():
         f = findings.get(fid)
@@ -633,6 +680,10 @@ def notifications_enqueue(*, transitions: Iterable, now: dt.datetime | None = No
                 people += _manager(d, department_id)
             if "users" in routing.recipients:
                 people += [u for u in routing.users if u in d.users]
+            if "case_assignee" in routing.recipients:
+                # the case's owner; nobody (no case, no assignee, or not an active user): entity HR
+                assignee = assignees.get(fid)
+                people += [assignee] if assignee in d.users else _entity_hr(d, entity_id)
             for uid in dict.fromkeys(people):
                 for channel, address in _user_destinations(d, uid):
                     rows.add(channel, f"u{uid}", user=uid, address=address)
@@ -662,6 +713,24 @@ def notifications_enqueue(*, transitions: Iterable, now: dt.datetime | None = No
     return len(rows)
 
 
+def _case_assignees(finding_ids: list[int]) -> dict[int, int | None]:
+    """Finding id → the assignee of the case it is about (``details["case_id"]``, set by the
+    case rule kinds); None where the case has none."""
+    from shebao.cases.models import Case
+    from shebao.rules.models import Finding
+
+    case_of: dict[int, int] = {}
+    for i in range(0, len(finding_ids), IN_CHUNK):
+        for fid, details in Finding.objects.filter(pk__in=finding_ids[i : i + IN_CHUNK]).values_list(
+            "id", "details"
+        ):
+            case_id = (details or {}).get("case_id") if isinstance(details, dict) else None
+            if isinstance(case_id, int) or (isinstance(case_id, str) and case_id.isdigit()):
+                case_of[fid] = int(case_id)
+    owners = dict(Case.objects.filter(pk__in=set(case_of.values())).values_list("id", "assignee_id"))
+    return {fid: owners.get(case_id) for fid, case_id in case_of.items()}
+
+
 def _flush_soon() -> None:
     try:
         from shebao.notify.tasks import notifications_flush_task
@@ -669,6 +738,188 @@ def _flush_soon() -> None:
         notifications_flush_task()
     except Exception:  # the minute's schedule catches up; enqueuing must never fail the caller
         logger.exception("notify: could not queue a flush")
+
+
+# --- messages to an employee about their case -----------------------------------------------------
+
+
+def _check_plain(value: Any, path: str = "context") -> None:
+    """Only plain values go in a message's context (kept as JSON, rendered in the sandbox)."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return
+    if isinstance(value, list | tuple):
+        for i, item in enumerate(value):
+            _check_plain(item, f"{path}[{i}]")
+        return
+    if isinstance(value, dict):
+        for k, item in value.items():
+            if not isinstance(k, str):
+                raise TypeError(f"{path} 的键应为文本：{k!r}")
+            _check_plain(item, f"{path}.{k}")
+        return
+    raise TypeError(f"{path} 应为文本、数字、列表或字典，不能是 {type(value).__name__}（请先格式化）")
+
+
+def employee_message_enqueue(
+    *,
+    event: str,
+    employee,
+    key: str,
+    context: dict[str, Any],
+    kinds: Iterable[str] = EMPLOYEE_KINDS,
+    now: dt.datetime | None = None,
+) -> list[Notification]:
+    """Write the messages of ``event`` (``case_letter``: a letter's link; ``otp``: a one-time
+    code) to ``employee``: one outbox row per destination among ``kinds`` that exists — in-app
+    when a user account is linked to the employee (delivered here), SMS through the first enabled
+    SMS channel for people when the employee has a mobile number, email through the first such
+    email channel when they have an address. Call inside the caller's transaction: the rows are
+    written with it and flushed when it commits.
+
+    Keyed ``<key>:c<channel>:e<employee>``: called again with the same ``key`` it writes nothing
+    and returns the rows already written. ``context`` holds plain values (text, numbers, lists,
+    dicts) for the templates; ``employee_name`` and ``company`` default to the employee's. The
+    messages are immediate: no quiet hours, no digest, never merged. Returns the rows (none when
+    the employee cannot be reached)."""
+    from shebao.accounts.models import User
+    from shebao.roster.models import PHONE_PURPOSE as EMP_PHONE
+
+    if event not in rendering.EMPLOYEE_EVENTS:
+        raise ValueError(f"事件“{event}”不是给员工的消息（可选：{'、'.join(rendering.EMPLOYEE_EVENTS)}）")
+    kinds = list(dict.fromkeys(kinds))
+    unknown = [k for k in kinds if k not in EMPLOYEE_KINDS]
+    if unknown:
+        raise ValueError(f"发送方式无效：{'、'.join(unknown)}（可选：{'、'.join(EMPLOYEE_KINDS)}）")
+    key = str(key or "").strip()
+    if not key or len(key) > 64 or ":" in key:
+        raise ValueError(f"幂等键“{key}”无效（1–64 个字符，不含冒号）")
+    if not isinstance(context, dict):
+        raise TypeError("context 应为字典")
+    _check_plain(context)
+    now = now or timezone.now()
+    full = {"employee_name": employee.name, "company": employee.entity.name if employee.entity_id else ""}
+    full.update(context)
+    secret_keys = SECRET_CONTEXT.get(event, ())
+    secrets = {k: full[k] for k in secret_keys if k in full}
+    extra: dict[str, Any] = {
+        "context": {k: (SECRET_MASK if k in secrets else v) for k, v in full.items()},
+        "link": str(full.get("link") or ""),
+    }
+    if secrets:
+        extra["secret_enc"] = crypto.encrypt(json.dumps(secrets, ensure_ascii=False), purpose=CONTEXT_PURPOSE)
+
+    personal = Channel.objects.filter(enabled=True, for_people=True).order_by("id")
+    destinations: list[tuple[Channel, str, int | None]] = []  # (channel, address, user id)
+    for kind in kinds:
+        if kind == "inapp" and not secret_keys:
+            uid = User.objects.filter(employee=employee, is_active=True).values_list("id", flat=True).first()
+            if uid is not None:
+                destinations.append((inapp_channel(), "", uid))
+        elif kind == "sms" and employee.phone_enc:
+            channel = personal.filter(kind__in=SMS_KINDS).first()
+            if channel is not None:
+                destinations.append((channel, crypto.decrypt(employee.phone_enc, purpose=EMP_PHONE), None))
+        elif kind == "email" and employee.email:
+            channel = personal.filter(kind="email").first()
+            if channel is not None:
+                destinations.append((channel, employee.email, None))
+    keys = [f"{key}:c{channel.pk}:e{employee.pk}" for channel, _a, _u in destinations]
+    existing = set(N.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    rows: list[Notification] = []
+    for (channel, address, uid), idem in zip(destinations, keys, strict=True):
+        if idem in existing:
+            continue
+        inapp = channel.kind == "inapp"
+        n = Notification(
+            event=event,
+            channel=channel,
+            user_id=uid,
+            employee_id=employee.pk,
+            address_enc=crypto.encrypt(address, purpose=ADDRESS_PURPOSE) if address else "",
+            address_masked=_mask(address),
+            dest_key=f"e{employee.pk}",
+            audience="employee",
+            mode=N.Mode.IMMEDIATE,
+            idempotency_key=idem,
+            status=N.Status.SENT if inapp else N.Status.PENDING,
+            sent_at=now if inapp else None,
+            due_at=now,
+            next_attempt_at=now,
+            created_at=now,
+            extra=dict(extra),
+        )
+        if inapp:  # delivered here: the row is the message, worded now
+            out = _render_employee(n, fmt="text", language=channel.language, names=[])
+            n.subject, n.body, n.rendered = out.subject[:300], out.text, True
+        rows.append(n)
+    if rows:
+        N.objects.bulk_create(rows, ignore_conflicts=True)  # a concurrent call's rows stay theirs
+        if any(r.status == N.Status.PENDING for r in rows):
+            transaction.on_commit(_flush_soon)
+    by_key = {
+        n.idempotency_key: n for n in N.objects.filter(idempotency_key__in=keys).select_related("channel")
+    }
+    return [by_key[k] for k in keys if k in by_key]
+
+
+def _employee_secrets(n: Notification) -> dict[str, Any]:
+    if not n.extra.get("secret_enc"):
+        return {}
+    return json.loads(crypto.decrypt(n.extra["secret_enc"], purpose=CONTEXT_PURPOSE))
+
+
+def _employee_context(n: Notification) -> dict[str, Any]:
+    return dict(n.extra.get("context") or {}) | _employee_secrets(n)
+
+
+def _render_employee(n: Notification, *, fmt: str, language: str, names: list[str]) -> rendering.Rendered:
+    """A message to an employee in ``fmt``; HR's broken template falls back to the shipped one."""
+    context = _employee_context(n)
+    try:
+        return rendering.render_message(
+            event=n.event, fmt=fmt, language=language, context=context, sms_names=names
+        )
+    except ApplicationError as exc:
+        logger.warning("notify: template for %s/%s failed: %s", n.event, fmt, exc.message)
+        n.extra["template_error"] = exc.message
+        return rendering.render_message(
+            event=n.event,
+            fmt=fmt,
+            language=language,
+            context=context,
+            sms_names=names,
+            parts=rendering.default_parts(n.event, fmt, language),
+        )
+
+
+def _redact(out: rendering.Rendered, secrets: list[str]) -> rendering.Rendered:
+    def hide(text: str) -> str:
+        for value in secrets:
+            text = text.replace(value, SECRET_MASK)
+        return text
+
+    return rendering.Rendered(
+        subject=hide(out.subject),
+        text=hide(out.text),
+        html=hide(out.html),
+        markdown=hide(out.markdown),
+        sms_params=[(name, hide(value)) for name, value in out.sms_params],
+    )
+
+
+def notifications_flush_one(*, notification: Notification, now: dt.datetime | None = None) -> str:
+    """Send one pending notification now — claimed, rendered, sent and recorded exactly as the
+    flush does (a one-time code must not wait for the worker). Call it after the transaction
+    that wrote the row has committed. Returns ``sent``, ``retry``, ``paused``, ``failed``,
+    ``deferred`` (the channel's rate limit or pause: it waits, pending) or ``skipped`` (not
+    pending, not yet due, its channel disabled, or another worker has it)."""
+    now = now or timezone.now()
+    n = N.objects.select_related("channel").filter(pk=notification.pk).first()
+    if n is None or n.status != N.Status.PENDING or n.next_attempt_at > now or not n.channel.enabled:
+        return "skipped"
+    if n.channel.paused_until and n.channel.paused_until > now:
+        return "deferred"
+    return _deliver(n, now)
 
 
 # --- flush ----------------------------------------------------------------------------------------
@@ -847,7 +1098,8 @@ def _apply_rate(channel: Channel, batch: list[Notification], now, result: FlushR
             out += [n for n in group if n.event != N.Event.FINDING] + [parent]
         else:
             out += group
-    out.sort(key=lambda n: (n.next_attempt_at, n.pk))
+    # Messages to employees (a code, a letter) are never merged and go first; the rest wait.
+    out.sort(key=lambda n: (n.event not in rendering.EMPLOYEE_EVENTS, n.next_attempt_at, n.pk))
     return out[: max(available, 0)]
 
 
@@ -897,6 +1149,9 @@ def _deliver(n: Notification, now: dt.datetime, *, test: bool = False) -> str:
     attempt.status_code = result.status_code
     attempt.response = (result.response or "")[:1000]
     attempt.provider_id = (result.provider_id or "")[:200]
+    done: dict[str, Any] = {}
+    if n.extra.get("secret_enc") or n.extra.get("rendered_enc"):  # delivered: the secret goes
+        done["extra"] = {k: v for k, v in n.extra.items() if k not in ("secret_enc", "rendered_enc")}
     with transaction.atomic():
         attempt.save()
         N.objects.filter(pk=n.pk).update(
@@ -905,6 +1160,7 @@ def _deliver(n: Notification, now: dt.datetime, *, test: bool = False) -> str:
             lease_until=None,
             provider_id=attempt.provider_id,
             last_error="",
+            **done,
         )
         Channel.objects.filter(pk=channel.pk).update(
             last_sent_at=now, status=Channel.Status.OK, failing_since=None, last_error=""
@@ -995,7 +1251,10 @@ def _render(n: Notification, transport: Transport) -> None:
     """Render once and keep it: every retry sends the same words."""
     fmt = _format(transport)
     language = n.channel.language
-    names = list(getattr(transport.config, "params", []) or [])
+    names = transport.sms_template(n.event)[1]
+    if n.event in rendering.EMPLOYEE_EVENTS:
+        _render_employee_row(n, fmt=fmt, language=language, names=names)
+        return
     if n.event == N.Event.FINDING and n.finding_id:
         from shebao.rules.models import Finding
 
@@ -1064,6 +1323,28 @@ def _render(n: Notification, transport: Transport) -> None:
     )
 
 
+def _render_employee_row(n: Notification, *, fmt: str, language: str, names: list[str]) -> None:
+    """Render a message to an employee once. A secret (the one-time code) is stored only in
+    the encrypted copy that is sent; the readable fields have it masked."""
+    out = _render_employee(n, fmt=fmt, language=language, names=names)
+    extra = dict(n.extra)
+    secrets = [str(v) for v in _employee_secrets(n).values() if str(v)]
+    if secrets:
+        sent = {
+            "subject": out.subject[:300],
+            "text": out.text,
+            "html": out.html,
+            "sms_params": out.sms_params,
+        }
+        extra["rendered_enc"] = crypto.encrypt(json.dumps(sent, ensure_ascii=False), purpose=CONTEXT_PURPOSE)
+        out = _redact(out, secrets)
+    extra["sms_params"] = out.sms_params
+    n.subject, n.body, n.html, n.extra, n.rendered = out.subject[:300], out.text, out.html, extra, True
+    N.objects.filter(pk=n.pk).update(
+        subject=n.subject, body=n.body, html=n.html, extra=n.extra, rendered=True
+    )
+
+
 def _digest_reason(extra: dict[str, Any], language: str) -> str:
     """Why messages were merged, in the channel's language."""
     with translation.override(language):
@@ -1081,17 +1362,21 @@ def _digest_reason(extra: dict[str, Any], language: str) -> str:
 
 def _message(n: Notification, transport: Transport) -> Message:
     address = crypto.decrypt(n.address_enc, purpose=ADDRESS_PURPOSE) if n.address_enc else ""
+    sent = {"subject": n.subject, "text": n.body, "html": n.html, "sms_params": n.extra.get("sms_params", [])}
+    if n.extra.get("rendered_enc"):  # the words with the secret, as rendered
+        sent = json.loads(crypto.decrypt(n.extra["rendered_enc"], purpose=CONTEXT_PURPOSE))
     return Message(
-        subject=n.subject,
-        text=n.body,
-        html=n.html,
-        markdown=n.body if _format(transport) == "markdown" else "",
+        subject=sent["subject"],
+        text=sent["text"],
+        html=sent["html"],
+        markdown=sent["text"] if _format(transport) == "markdown" else "",
         to=(address,) if address else (),
-        sms_params=tuple(tuple(p) for p in n.extra.get("sms_params", [])),
+        sms_params=tuple(tuple(p) for p in sent["sms_params"]),
         idempotency_key=n.idempotency_key,
         link=n.extra.get("link", ""),
         payload=n.extra.get("payload", {}),
         severity=n.severity,
+        event=n.event,
     )
 
 
@@ -1135,11 +1420,13 @@ __all__ = [
     "channel_delete",
     "channel_test",
     "channel_update",
+    "employee_message_enqueue",
     "inbox_mark_read",
     "notification_cancel",
     "notification_retry",
     "notifications_enqueue",
     "notifications_flush",
+    "notifications_flush_one",
     "preference_update",
     "template_preview",
     "template_reset",

@@ -32,4 +32,5 @@ urlpatterns = [
     path("preferences/", views.preferences, name="preferences"),
     path("mail-sink/", views.mail_sink, name="mail_sink"),
     path("mail-sink/<str:name>/", views.mail_sink_message, name="mail_sink_message"),
+    path("sms-sink/", views.sms_sink, name="sms_sink"),
 ]

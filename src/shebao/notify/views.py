@@ -358,7 +358,7 @@ def _sample_finding(event: str):
     """The finding a preview uses (as the service picks it), to say so under the preview."""
     from shebao.rules.models import Finding
 
-    if event in ("test", "channel_failing"):
+    if event in ("test", "channel_failing", *rendering.EMPLOYEE_EVENTS):
         return None
     qs = Finding.objects.all()
     if event not in rendering.EVENTS_FIXED:
@@ -441,7 +441,12 @@ def template_preview(request: HttpRequest, event: str, format: str, language: st
         return render(
             request, "notify/_template_preview.html", {"out": None, "errors": errors, "format": format}
         )
-    return render(request, "notify/_template_preview.html", {"out": out, "format": format, "errors": []})
+    names = [name for name, _value in out.sms_params]
+    return render(
+        request,
+        "notify/_template_preview.html",
+        {"out": out, "format": format, "errors": [], "sms_names": names},
+    )
 
 
 @require_POST
@@ -646,7 +651,7 @@ def preferences(request: HttpRequest) -> HttpResponse:
     )
 
 
-# --- the demo's mail sink -------------------------------------------------------------------------
+# --- the demo's mail and SMS sinks ----------------------------------------------------------------
 
 
 def _sink_allowed(request: HttpRequest) -> None:
@@ -662,6 +667,18 @@ def mail_sink(request: HttpRequest) -> HttpResponse:
     _sink_allowed(request)
     return render(
         request, "notify/mail_sink.html", {**_tabs(request, "mail_sink"), "mails": sink_messages(limit=100)}
+    )
+
+
+@login_required
+def sms_sink(request: HttpRequest) -> HttpResponse:
+    """The texts the demo's SMS sink received: the phone masked, the text in full (a one-time
+    code is there to be read: this is the demo's stand-in for the employee's phone)."""
+    from shebao.notify.smssink import sms_messages
+
+    _sink_allowed(request)
+    return render(
+        request, "notify/sms_sink.html", {**_tabs(request, "sms_sink"), "texts": sms_messages(limit=100)}
     )
 
 

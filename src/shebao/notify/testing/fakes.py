@@ -54,6 +54,8 @@ from urllib.parse import parse_qs, parse_qsl, quote, urlsplit
 
 import pytest
 
+from shebao.notify.smssink import send_sms_params
+
 __all__ = ["FakeProviders", "KINDS", "Recorded", "fake_providers"]
 
 KINDS = ("dingtalk", "wecom", "feishu", "webhook", "sms_aliyun", "sms_tencent")
@@ -613,9 +615,7 @@ class FakeProviders:
             return err("InvalidVersion")
         if headers.get("x-acs-action") != "SendSms":
             return err("InvalidAction.NotFound")
-        params = dict(pairs)
-        if "form-urlencoded" in headers.get("content-type", ""):
-            params |= dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+        params, _action = send_sms_params(handler.path, headers, body)  # as the demo's SMS sink reads them
         if not all(params.get(k) for k in ("PhoneNumbers", "SignName", "TemplateCode")):
             return err("MissingParameter")
         if params["SignName"] != ALIYUN_SIGN_NAME:

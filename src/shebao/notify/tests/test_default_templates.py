@@ -30,6 +30,8 @@ def _context(event: str) -> dict:
         return {"channel": "c", "actor": "a", "sent_at": "2026-11-27 10:00"}
     if event == "channel_failing":
         return {"channel": "c", "kind_label": "k", "error": "e"}
+    if event in rendering.EMPLOYEE_EVENTS:
+        return rendering.sample_employee_context(event)
     return one
 
 

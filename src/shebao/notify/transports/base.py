@@ -24,7 +24,10 @@ class Message:
     digits or +86…); robot and webhook channels ignore it (the channel is the destination).
     ``sms_params`` are the template parameters of an SMS channel in the channel's order.
     ``idempotency_key`` is the same on every attempt of one delivery: transports pass it to the
-    provider wherever the provider takes one (a header, OutId, SessionContext, Message-ID)."""
+    provider wherever the provider takes one (a header, OutId, SessionContext, Message-ID).
+    ``event`` is the notification's event (finding, digest, test, case_letter, otp …): an SMS
+    channel may have its own approved template for an event (a one-time code needs a
+    verification-code template)."""
 
     subject: str
     text: str
@@ -36,6 +39,7 @@ class Message:
     link: str = ""
     payload: dict[str, Any] = field(default_factory=dict)  # the generic webhook's JSON body
     severity: str = ""  # info / warning / critical: a card's colour where the provider has one
+    event: str = ""
 
 
 @dataclass
@@ -112,6 +116,11 @@ class Transport:
                 "通道配置有误：" + "；".join(f"{k}：{v}" for k, v in errors.items()),
                 field_errors=errors,
             ) from None
+
+    def sms_template(self, event: str) -> tuple[str, list[str]]:
+        """The approved SMS template this channel sends ``event`` with, and the template's
+        parameter names in order (not an SMS channel: none)."""
+        return "", []
 
     def send(self, message: Message) -> SendResult:  # pragma: no cover - interface
         raise NotImplementedError

@@ -143,6 +143,54 @@ def template_values(who: str, names: list[str], params: tuple[tuple[str, str], .
     return [(n, given[n]) for n in names]
 
 
+# Events a channel may send with an approved template of their own (config ``templates``): a
+# one-time code must go through a verification-code template (验证码模板), a letter's link through
+# a notification template that carries it; the rest use the channel's main template.
+SMS_EVENTS = ("finding", "digest", "test", "case_letter", "otp")
+_TEMPLATE_CODE = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+_PARAM_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,24}$")
+
+
+def _template_spec(event: str, spec: str) -> tuple[str, list[str]]:
+    parts = str(spec).strip().split(None, 1)
+    code = parts[0] if parts else ""
+    names = [n for n in re.split(r"[,，\s]+", parts[1] if len(parts) > 1 else "") if n]
+    if not _TEMPLATE_CODE.match(code):
+        raise ValueError(f"“{event}”的模板编号“{code}”无效（应写成“模板编号 参数1,参数2”）")
+    if not names:
+        raise ValueError(f"“{event}”缺少模板参数名（应写成“模板编号 参数1,参数2”，如 SMS_123456 code）")
+    bad = [n for n in names if not _PARAM_NAME.match(n)]
+    if bad:
+        raise ValueError(f"“{event}”的参数名无效：{'、'.join(bad)}（字母开头，只含字母、数字和下划线）")
+    if len(set(names)) != len(names):
+        raise ValueError(f"“{event}”的参数名重复")
+    return code, names
+
+
+def clean_event_templates(value: dict[str, str]) -> dict[str, str]:
+    """Per event, the approved template and its parameter names in order, written
+    ``{"otp": "SMS_123456 code", "case_letter": "SMS_234567 name,title,deadline,link"}``
+    (Tencent: the template ID). Normalised to ``"CODE a,b"``."""
+    out: dict[str, str] = {}
+    for event, spec in value.items():
+        event = str(event).strip()
+        if event not in SMS_EVENTS:
+            raise ValueError(f"消息类型“{event}”无效（可选：{'、'.join(SMS_EVENTS)}）")
+        code, names = _template_spec(event, spec)
+        out[event] = f"{code} {','.join(names)}"
+    return out
+
+
+def event_template(
+    event: str, *, code: str, params: list[str], templates: dict[str, str]
+) -> tuple[str, list[str]]:
+    """The template ``event`` is sent with: its own where the channel lists one, else the main."""
+    spec = templates.get(event)
+    if spec:
+        return _template_spec(event, spec)
+    return code, list(params)
+
+
 def seconds_until_beijing_midnight(now: dt.datetime | None = None) -> float:
     """Daily SMS quotas reset at midnight China time."""
     now = (now or dt.datetime.now(dt.UTC)).astimezone(BEIJING)
@@ -212,8 +260,14 @@ class AliyunSmsConfig(ChannelConfig):
     sign_name: str
     template_code: str
     params: list[str] = []
+    templates: dict[str, str] = {}  # event → "SMS_CODE name,…" (see clean_event_templates)
     endpoint: str = "https://dysmsapi.aliyuncs.com"
     region: str = "cn-hangzhou"  # informational: dysmsapi.aliyuncs.com serves every mainland region
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, value: dict[str, str]) -> dict[str, str]:
+        return clean_event_templates(value)
 
     @field_validator("endpoint")
     @classmethod
@@ -233,16 +287,22 @@ class AliyunSms(Transport):
     format: ClassVar[str] = "sms"
     config: AliyunSmsConfig
 
+    def sms_template(self, event: str) -> tuple[str, list[str]]:
+        return event_template(
+            event, code=self.config.template_code, params=self.config.params, templates=self.config.templates
+        )
+
     def send(self, message: Message) -> SendResult:
         numbers = recipients(WHO, message)
-        values = template_values(WHO, self.config.params, message.sms_params)
+        template_code, names = self.sms_template(message.event)
+        values = template_values(WHO, names, message.sms_params)
         out_id = message.idempotency_key
         if len(out_id) > 64:  # OutId is at most 64 characters
             out_id = hashlib.sha256(out_id.encode("utf-8")).hexdigest()
         params = {
             "PhoneNumbers": ",".join(numbers),
             "SignName": self.config.sign_name,
-            "TemplateCode": self.config.template_code,
+            "TemplateCode": template_code,
             "TemplateParam": json.dumps(dict(values), ensure_ascii=False),
         } | ({"OutId": out_id} if out_id else {})
         query = acs3_query(params)

@@ -29,6 +29,8 @@ from pydantic import field_validator
 from shebao.core import http
 from shebao.notify.transports.base import ChannelConfig, Message, SendResult, Transport, TransportError
 from shebao.notify.transports.sms_aliyun import (
+    clean_event_templates,
+    event_template,
     mask,
     recipients,
     seconds_until_beijing_midnight,
@@ -116,8 +118,14 @@ class TencentSmsConfig(ChannelConfig):
     sign_name: str
     template_id: str
     params: list[str] = []
+    templates: dict[str, str] = {}  # event → "TEMPLATE_ID name,…" (see clean_event_templates)
     region: str = "ap-guangzhou"
     endpoint: str = "https://sms.tencentcloudapi.com"
+
+    @field_validator("templates")
+    @classmethod
+    def _templates(cls, value: dict[str, str]) -> dict[str, str]:
+        return clean_event_templates(value)
 
     @field_validator("endpoint")
     @classmethod
@@ -137,14 +145,20 @@ class TencentSms(Transport):
     format: ClassVar[str] = "sms"
     config: TencentSmsConfig
 
+    def sms_template(self, event: str) -> tuple[str, list[str]]:
+        return event_template(
+            event, code=self.config.template_id, params=self.config.params, templates=self.config.templates
+        )
+
     def send(self, message: Message) -> SendResult:
         numbers = recipients(WHO, message)
-        values = template_values(WHO, self.config.params, message.sms_params)
+        template_id, names = self.sms_template(message.event)
+        values = template_values(WHO, names, message.sms_params)
         body = {
             "PhoneNumberSet": [f"+86{n}" for n in numbers],
             "SmsSdkAppId": self.config.sdk_app_id,
             "SignName": self.config.sign_name,
-            "TemplateId": self.config.template_id,
+            "TemplateId": template_id,
             "TemplateParamSet": [v for _n, v in values],
             "SessionContext": message.idempotency_key[:500],  # echoed back; under 512 bytes
         }

@@ -29,6 +29,9 @@ class Command(BaseCommand):
         sink = self._mail_sink()
         if sink is not None:
             children.append(sink)
+        sms_sink = self._sms_sink()
+        if sms_sink is not None:
+            children.append(sms_sink)
 
         def stop(*_):
             for child in children:
@@ -64,6 +67,23 @@ class Command(BaseCommand):
             stdout=subprocess.DEVNULL,
         )
         self.stdout.write(f"演示邮件接收器已启动：smtp://{SINK_HOST}:{SINK_PORT}（pid {proc.pid}）")
+        return proc
+
+    def _sms_sink(self):
+        """The demo's phones: a local SMS sink (Alibaba Cloud's SendSms API) keeping the texts the
+        demo sends employees (shown under 通知 › 演示短信), started when the demo's SMS channel
+        exists and the port is free."""
+        from shebao.demo.notify import SMS_SINK_HOST, SMS_SINK_PORT, sms_sink_channel
+
+        if sms_sink_channel() is None:
+            return None
+        with socket.socket() as probe:
+            if probe.connect_ex((SMS_SINK_HOST, SMS_SINK_PORT)) == 0:
+                self.stdout.write(f"端口 {SMS_SINK_PORT} 已有服务，未再启动演示短信接收器")
+                return None
+        command = ["sms_sink", "--host", SMS_SINK_HOST, "--port", str(SMS_SINK_PORT)]
+        proc = subprocess.Popen([sys.executable, "-m", "shebao.cli", *command], stdout=subprocess.DEVNULL)
+        self.stdout.write(f"演示短信接收器已启动：http://{SMS_SINK_HOST}:{SMS_SINK_PORT}（pid {proc.pid}）")
         return proc
 
     def _simulator(self):
