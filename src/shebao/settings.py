@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "shebao.ledger",
     "shebao.rules",
     "shebao.notify",
+    "shebao.cases",
     "shebao.api",
     "shebao.web",
     "shebao.demo",

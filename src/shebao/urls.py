@@ -23,5 +23,7 @@ urlpatterns = [
     path("ledger/", include("shebao.ledger.urls")),
     path("rules/", include("shebao.rules.urls")),
     path("notify/", include(("shebao.notify.urls", "notify"))),
+    path("cases/", include(("shebao.cases.urls", "cases"))),
+    path("a/", include(("shebao.cases.portal_urls", "portal"))),
     path("", include("shebao.web.urls")),
 ]

@@ -15,7 +15,7 @@ from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 
-from shebao.api import calc, employees, entities, errors, imports, law, ledger, notify, policy, rules
+from shebao.api import calc, cases, employees, entities, errors, imports, law, ledger, notify, policy, rules
 from shebao.api.auth import read_auth
 
 
@@ -61,3 +61,4 @@ api.add_router("", imports.router)
 api.add_router("", ledger.router)
 api.add_router("", rules.router)
 api.add_router("", notify.router)
+api.add_router("", cases.router)

@@ -67,6 +67,7 @@ class RuleOut(Out):
     departments: list[int] = Field(description="适用的部门 ID（含下级）；空为全部")
     employment_types: list[str] = Field(description="适用的用工类型；空为全部")
     routing: dict[str, Any]
+    auto_case: str = Field(description='自动立案："" 不自动，"auto" 按预警类型选择流程，或流程模板代码')
     is_default: bool
     citations: list[str]
     last_evaluated_at: str | None
@@ -173,6 +174,7 @@ class RuleIn(Schema):
     departments: list[int] = Field(default_factory=list, description="部门 ID（含下级）；空为全部")
     employment_types: list[str] = Field(default_factory=list, description="用工类型；空为全部")
     routing: dict[str, Any] | None = Field(None, description='通知对象：{"recipients": […], "channels": […]}')
+    auto_case: str = Field("", max_length=40, description='自动立案："" 不自动，"auto" 按预警类型选择流程，或流程模板代码')
 
 
 class RuleUpdateIn(Schema):
@@ -186,6 +188,7 @@ class RuleUpdateIn(Schema):
     departments: list[int] | None = None
     employment_types: list[str] | None = None
     routing: dict[str, Any] | None = None
+    auto_case: str | None = Field(None, max_length=40)
 
 
 class PreviewIn(Schema):
@@ -313,6 +316,7 @@ RULE_FIELDS = {
     "departments",
     "employment_types",
     "routing",
+    "auto_case",
 }
 
 
@@ -373,6 +377,7 @@ def create_rule(request: HttpRequest, payload: RuleIn):
             departments=_departments(payload.departments),
             employment_types=payload.employment_types,
             routing=payload.routing,
+            auto_case=payload.auto_case,
         )
     _evaluate_rule_later(rule)
     return Status(201, _rule_out(_rule_or_404(rule.pk), selectors.active_counts_by_rule(request.auth.user)))

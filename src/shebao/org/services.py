@@ -15,10 +15,12 @@ def organisation_get_or_create(*, name: str = "示例集团") -> Organisation:
     """The deployment's organisation; created on first use with the default alert rules."""
     org = Organisation.objects.order_by("id").first()
     if org is None:
+        from shebao.cases.services import workflows_install
         from shebao.rules.services import rules_install_defaults
 
         org = Organisation.objects.create(name=name)
         rules_install_defaults()
+        workflows_install()
     return org
 
 

@@ -436,6 +436,10 @@ def transitions_record(transitions: list[FindingTransition]) -> None:
     else:  # a first evaluation: thousands at once, written like the findings (see _insert)
         created = _insert_transitions(transitions)
     notifications_enqueue(transitions=created)
+    if any(t.to_status == "open" for t in created):
+        from shebao.cases.tasks import cases_auto_open_on_commit
+
+        cases_auto_open_on_commit()
 
 
 def _insert_transitions(transitions: list[FindingTransition]) -> list[FindingTransition]:

@@ -38,6 +38,7 @@ RECIPIENT_LABELS = {
     "employee": _("员工本人"),
     "users": _("指定用户"),
     "group_robot": _("群机器人"),
+    "case_assignee": _("案件负责人"),
 }
 MODE_LABELS = {"immediate": _("立即"), "digest": _("每日摘要"), "off": _("不发送")}
 STATUS_FILTERS = [
@@ -316,6 +317,11 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
         help_text=_("选择“每日摘要”的预警在这个时间汇总成一条发送"),
     )
     notify_resolved = forms.BooleanField(label=_("解除时也通知"), required=False)
+    auto_case = forms.ChoiceField(
+        label=_("自动立案"),
+        required=False,
+        help_text=_("预警新出现时自动按所选流程立案（负责人为空，由 HR 在案件列表中认领）"),
+    )
 
     PREFIX = "param_"
     # the service's routing errors ("routing.users" …) and the fields that show them
@@ -347,6 +353,18 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
         self.fields["channels"].queryset = (
             Channel.objects.exclude(kind="inapp").filter(Q(enabled=True) | Q(pk__in=routed)).order_by("id")
         )
+        from shebao.cases.models import WorkflowTemplate
+
+        templates = list(WorkflowTemplate.objects.filter(enabled=True).order_by("id"))
+        offered = next((t for t in templates if kind.code in (t.finding_kinds or [])), None)
+        auto_label = (
+            gettext("按预警类型选择（%(name)s）") % {"name": offered.name}
+            if offered
+            else gettext("按预警类型选择（此类型没有对应流程）")
+        )
+        self.fields["auto_case"].choices = [("", gettext("不自动立案")), ("auto", auto_label)] + [
+            (t.code, t.name) for t in templates
+        ]
         schema = kind.params.model_json_schema()
         required = set(schema.get("required", []))
         self.param_names: list[str] = []
@@ -384,6 +402,7 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
                 "entities": list(rule.entities.all()),
                 "departments": list(rule.departments.all()),
                 "employment_types": rule.employment_types,
+                "auto_case": rule.auto_case,
                 **cls.routing_initial(rule.routing),
             }
         data.update({cls.PREFIX + k: v for k, v in params.items()})
@@ -440,6 +459,7 @@ class RuleForm(ServiceErrorsMixin, forms.Form):
             "entities": list(d["entities"]),
             "departments": list(d["departments"]),
             "employment_types": list(d["employment_types"]),
+            "auto_case": d.get("auto_case") or "",
         }
 
     def routing(self, current: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -43,6 +43,9 @@ class AlertRule(models.Model):
     employment_types = models.JSONField(_("用工类型"), default=list, blank=True)
     # Who hears about the findings (used by the notifications): {"recipients": [...], "channels": [...]}
     routing = models.JSONField(_("通知对象"), default=dict, blank=True)
+    # Open a compliance case automatically for each new finding: "" off, "auto" the workflow
+    # offered for the kind, or a workflow template's code.
+    auto_case = models.CharField(_("自动立案"), max_length=40, blank=True, default="")
     is_default = models.BooleanField(_("默认规则"), default=False)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

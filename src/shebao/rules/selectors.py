@@ -232,6 +232,7 @@ def rule_data(rule: AlertRule) -> dict[str, Any]:
         "departments": [d.pk for d in rule.departments.all()],
         "employment_types": rule.employment_types,
         "routing": rule.routing,
+        "auto_case": rule.auto_case,
         "is_default": rule.is_default,
         "citations": list(kind.citations) if kind else [],
         "last_evaluated_at": rule.last_evaluated_at.isoformat() if rule.last_evaluated_at else None,

@@ -55,6 +55,7 @@ def _clean_rule(
     severity: str,
     employment_types: Iterable[str],
     routing: dict[str, Any] | None,
+    auto_case: str = "",
 ) -> dict[str, Any]:
     k = kind_get(kind)
     errors: dict[str, str] = {}
@@ -75,6 +76,12 @@ def _clean_rule(
         errors.update({k if k in ("routing",) else f"routing.{k}": v for k, v in exc.field_errors.items()})
     else:
         errors.update(_routing_targets(routing))
+    auto_case = (auto_case or "").strip()
+    if auto_case and auto_case != "auto":
+        from shebao.cases.models import WorkflowTemplate
+
+        if not WorkflowTemplate.objects.filter(code=auto_case).exists():
+            errors["auto_case"] = f"流程模板“{auto_case}”不存在"
     if errors:
         raise ApplicationError("规则有误：" + "；".join(errors.values()), field_errors=errors)
     parsed = k.parse_params(params)
@@ -85,6 +92,7 @@ def _clean_rule(
         "severity": severity,
         "employment_types": types,
         "routing": routing,
+        "auto_case": auto_case,
     }
 
 
@@ -131,8 +139,11 @@ def rule_create(
     departments: Iterable[Department] = (),
     employment_types: Iterable[str] = (),
     routing: dict[str, Any] | None = None,
+    auto_case: str = "",
     is_default: bool = False,
 ) -> AlertRule:
+    """A rule; ``auto_case``: open a compliance case for each new finding ("auto": the workflow
+    offered for the kind, or a workflow template's code; "" not)."""
     _can_manage(actor)
     k = kind_get(kind)
     data = _clean_rule(
@@ -142,6 +153,7 @@ def rule_create(
         severity=severity or k.severity,
         employment_types=employment_types,
         routing=routing,
+        auto_case=auto_case,
     )
     entities, departments = _check_scope(entities, departments)
     with transaction.atomic():
@@ -163,6 +175,7 @@ def _rule_state(rule: AlertRule) -> dict[str, Any]:
         "departments": sorted(d.name for d in rule.departments.all()),
         "employment_types": rule.employment_types,
         "routing": rule.routing,
+        "auto_case": rule.auto_case,
     }
 
 
@@ -178,6 +191,7 @@ def rule_update(
     departments: Iterable[Department] | None = None,
     employment_types: Iterable[str] | None = None,
     routing: dict[str, Any] | None = None,
+    auto_case: str | None = None,
 ) -> AlertRule:
     """Change a rule; its findings follow at the next evaluation (run right after by the callers)."""
     _can_manage(actor)
@@ -189,6 +203,7 @@ def rule_update(
         severity=rule.severity if severity is None else severity,
         employment_types=rule.employment_types if employment_types is None else employment_types,
         routing=rule.routing if routing is None else routing,
+        auto_case=rule.auto_case if auto_case is None else auto_case,
     )
     ents, depts = _check_scope(
         rule.entities.all() if entities is None else entities,
@@ -264,6 +279,7 @@ def rules_install_defaults(*, actor: Actor | None = None) -> list[AlertRule]:
                     name=str(kind.default_name),
                     params=kind.default_params(),
                     severity=kind.severity,
+                    routing=getattr(kind, "default_routing", None),
                     is_default=True,
                 )
             )

@@ -14,7 +14,6 @@ from shebao.accounts.permissions import (
 
 # Rooms still to be built are listed so the layout does not change as they arrive.
 UPCOMING = [
-    ("cases", gettext_noop("合规案件")),
     ("evidence", gettext_noop("证据存档")),
     ("reports", gettext_noop("风险报告")),
 ]
@@ -32,6 +31,7 @@ def navigation(request):
             items.append({"key": "imports", "label": _("数据导入"), "url": reverse("imports:list")})
         items.append({"key": "ledger", "label": _("缴费台账"), "url": reverse("ledger:overview")})
         items.append({"key": "rules", "label": _("预警"), "url": reverse("rules:findings")})
+        items.append({"key": "cases", "label": _("合规案件"), "url": reverse("cases:list")})
         items.append({"key": "policy", "label": _("政策库"), "url": reverse("policy:list")})
         items.append({"key": "law", "label": _("法规库"), "url": reverse("law:index")})
         items.append({"key": "calc", "label": _("计算器"), "url": reverse("calc:index")})

@@ -34,6 +34,12 @@ def _counts(user) -> dict[str, int]:
     counts["findings"] = findings["total"]
     counts["findings_critical"] = findings["by_severity"].get("critical", 0)
     counts["findings_overdue"] = findings["overdue"]
+    from shebao.cases.selectors import case_counts
+
+    cases = case_counts(user)
+    counts["cases"] = cases["open"]
+    counts["cases_overdue"] = cases["overdue"]
+    counts["cases_mine"] = cases["mine"]
     return counts
 
 

@@ -80,6 +80,16 @@ def test_openapi_schema(client):
         "/api/v1/notifications/{notification_id}",
         "/api/v1/inbox",
         "/api/v1/inbox/read",
+        "/api/v1/cases",
+        "/api/v1/cases/{case_id}",
+        "/api/v1/cases/{case_id}/advance",
+        "/api/v1/cases/{case_id}/notes",
+        "/api/v1/cases/{case_id}/events",
+        "/api/v1/cases/{case_id}/letters",
+        "/api/v1/letters/{letter_id}/pdf",
+        "/api/v1/letters/{letter_id}/acknowledgements",
+        "/api/v1/workflows",
+        "/api/v1/workflows/{code}",
     }
     assert set(schema["paths"]["/api/v1/employees"]) == {"get", "post"}
     assert set(schema["paths"]["/api/v1/employees/{employee_id}"]) == {"get", "patch"}

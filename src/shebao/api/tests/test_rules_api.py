@@ -375,3 +375,13 @@ def test_assign(data, admin, clerk, auditor, api_as):
     assert r.status_code == 422 and field_errors(r) == {"ids": f"找不到预警：{data['f_sz'].pk}"}
     r = api.post("/findings/assign", {"ids": ids})
     assert r.status_code == 422 and field_errors(r) == {"assignee": "必填"}
+
+
+def test_auto_case_is_read_and_written(data, admin, api_as):
+    api = api_as(admin, "write")
+    rule = reg_rule()
+    assert api.get(f"/rules/{rule.pk}").json()["auto_case"] == ""
+    r = api.patch(f"/rules/{rule.pk}", {"auto_case": "onboarding"})
+    assert r.status_code == 200 and r.json()["auto_case"] == "onboarding"
+    r = api.patch(f"/rules/{rule.pk}", {"auto_case": "nope"})
+    assert r.status_code == 422 and field_errors(r) == {"auto_case": "流程模板“nope”不存在"}

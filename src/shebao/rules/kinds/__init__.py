@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from shebao.rules.kinds.base import Match, Params, RuleKind
+from shebao.rules.kinds.cases import BackpayDueSoon, CaseStepOverdue, NoticeUnacknowledged
 from shebao.rules.kinds.coverage import (
     HousingFundUnregistered,
     InsuranceInterrupted,
@@ -35,6 +36,9 @@ KINDS: dict[str, RuleKind] = {
         UnknownEnrollee,
         WaitingPeriodRisk,
         InvalidIdentity,
+        NoticeUnacknowledged,
+        BackpayDueSoon,
+        CaseStepOverdue,
     )
 }
 

@@ -28,6 +28,7 @@ from shebao.ledger.services import ledger_facts_apply, sync_run_finish, sync_run
 from shebao.roster.models import ID_PURPOSE
 from shebao.roster.services import employee_update
 from shebao.rules import tasks
+from shebao.rules.kinds import KINDS
 from shebao.rules.models import Finding
 from shebao.rules.services import findings_evaluate
 from shebao.rules.tests.factories import Book, months
@@ -86,7 +87,7 @@ def test_schedules_are_periodic_in_local_time():
 def test_daily_evaluation_is_full_and_expires_snoozes(book, make_employee):
     new = make_employee(hire_date=today() - dt.timedelta(days=40))
     summary = tasks.findings_evaluate_daily_task.call_local()
-    assert summary["rules"] == 12 and summary["as_of"] == today().isoformat()
+    assert summary["rules"] == len(KINDS) and summary["as_of"] == today().isoformat()
     f = reg_findings(employee=new).get()
     assert f.status == F.OPEN and f.severity == "critical"
     # A snooze whose date has come (set directly: the service only snoozes into the future).

@@ -92,6 +92,11 @@ class Command(BaseCommand):
                 raise CommandError(exc.message) from exc
         if ledger_months and not result.skipped:
             self._ledger(ledger_months, seed, actor, as_of)
+            if demo_users:
+                from shebao.demo.cases import demo_cases_setup
+
+                opened = demo_cases_setup(actor=actor)
+                self.stdout.write(f"演示案件：已从预警立案 {len(opened)} 件（其余预警可在界面中自行立案）")
         if demo_users:
             self.stdout.write("")
             self.stdout.write(
