@@ -1,7 +1,8 @@
 """The seed story in a real browser, on phone-sized screens: HR opens a case from a
 ``medical_interrupted`` finding, issues the notice letter and sends it; the employee gets the SMS
 (in the local SMS sink), opens the link, confirms their identity with the code from the next SMS,
-acknowledges; the case moves on by itself and its timeline shows all of it."""
+acknowledges; the case moves on by itself and its timeline shows all of it; HR records the
+back payment with the receipt and the case closes."""
 
 from __future__ import annotations
 
@@ -115,4 +116,20 @@ def test_the_seed_story_on_a_phone(
         expect(timeline).to_contain_text(text)
     expect(timeline).to_contain_text(letter.sha256)
     _shot(page, screenshot_dir / "story-6-case-timeline.png")
+
+    # --- the employee paid: HR records it with the receipt and the case closes -------------------
+    form = page.get_by_test_id("advance-form")
+    form.locator("textarea[name=note]").fill("员工已于本月补缴中断月份的医保，已核对缴费凭证")
+    form.locator("input[type=file][name=file]").set_input_files(
+        files=[{"name": "缴费凭证.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.4\n%receipt\n"}]
+    )
+    page.get_by_test_id("choice-paid").click()
+    expect(page.get_by_test_id("case-status")).to_contain_text("已结案")
+    expect(page.get_by_test_id("case-timeline")).to_contain_text("结案")
+    expect(page.get_by_test_id("case-attachments")).to_contain_text("缴费凭证.pdf")
+    _shot(page, screenshot_dir / "story-7-case-closed.png")
     hr_context.close()
+    case.refresh_from_db()
+    assert case.status == Case.Status.CLOSED and case.outcome == "已补缴"
+    kinds = list(case.events.values_list("kind", flat=True))
+    assert kinds[-3:] == ["attachment", "step_done", "closed"]
