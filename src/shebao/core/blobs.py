@@ -42,6 +42,10 @@ def blob_path(sha256: str) -> Path:
     return blob_root() / sha256[:2] / sha256[2:4] / sha256
 
 
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def blob_put(data: bytes) -> str:
     """Store ``data`` (once) and return its SHA-256 (hex)."""
     sha = hashlib.sha256(data).hexdigest()

@@ -363,6 +363,19 @@ def active_step(case: Case) -> CaseStep | None:
 # --- opening ------------------------------------------------------------------------------------
 
 
+def numbered_create(model, next_number, **fields):
+    """Create a row whose ``number`` is the next in sequence; two writers racing for the same
+    number (the unique constraint refuses the second) retry with the following one."""
+    for attempt in range(5):
+        try:
+            with transaction.atomic():
+                return model.objects.create(number=next_number(), **fields)
+        except IntegrityError:
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
 def _number(now: dt.datetime) -> str:
     prefix = f"AJ{timezone.localtime(now):%Y%m}-"
     last = (
@@ -428,8 +441,9 @@ def case_open(
     )[:300]
     try:
         with transaction.atomic():
-            case = Case.objects.create(
-                number=_number(now),
+            case = numbered_create(
+                Case,
+                lambda: _number(now),
                 template=template,
                 version=template.current,
                 finding=finding,

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max
 from django.utils import timezone
 
@@ -460,27 +460,34 @@ def letter_issue(
     issued = timezone.localdate(now)
     with transaction.atomic():
         Case.objects.select_for_update().filter(pk=case.pk).first()
-        number = _letter_number(now)
-        context = case_context(case, template=template, issued=issued, number=number, actor=actor)
-        title = _render_body(template.title, context) or template.title
-        html = _document(title, _render_body(template.body, context))
-        data = pdf.render_pdf(html, footer=f"{number} · {case.number}")
+        for attempt in range(5):  # another case's letter may take the number first: render again
+            number = _letter_number(now)
+            context = case_context(case, template=template, issued=issued, number=number, actor=actor)
+            title = _render_body(template.title, context) or template.title
+            html = _document(title, _render_body(template.body, context))
+            data = pdf.render_pdf(html, footer=f"{number} · {case.number}")
+            try:
+                with transaction.atomic():
+                    letter = Letter.objects.create(
+                        case=case,
+                        template=template,
+                        template_code=template.code,
+                        template_version=template.version,
+                        number=number,
+                        title=title[:200],
+                        html=html,
+                        sha256=blobs.sha256_of(data),
+                        size=len(data),
+                        step=step,
+                        respond_by=issued + dt.timedelta(days=template.response_days),
+                        issued_by=actor.user,
+                        issued_at=now,
+                    )
+                break
+            except IntegrityError:
+                if attempt == 4:
+                    raise
         sha = blobs.blob_put(data)
-        letter = Letter.objects.create(
-            case=case,
-            template=template,
-            template_code=template.code,
-            template_version=template.version,
-            number=number,
-            title=title[:200],
-            html=html,
-            sha256=sha,
-            size=len(data),
-            step=step,
-            respond_by=issued + dt.timedelta(days=template.response_days),
-            issued_by=actor.user,
-            issued_at=now,
-        )
         event_add(
             case,
             CaseEvent.Kind.LETTER_ISSUED,
@@ -592,7 +599,14 @@ def letter_send(
 
 
 def _channel_label(kind: str) -> str:
-    return {"sms_aliyun": "短信", "sms_tencent": "短信", "email": "邮件", "inapp": "站内信"}.get(kind, kind)
+    return {
+        "sms_aliyun": "短信",
+        "sms_tencent": "短信",
+        "email": "邮件",
+        "inapp": "站内信",
+        "dingtalk_work": "钉钉工作通知",
+        "wecom_app": "企业微信应用消息",
+    }.get(kind, kind)
 
 
 def letter_withdraw(*, actor: Actor, letter: Letter, reason: str) -> Letter:

@@ -254,3 +254,22 @@ def _at(y, m, d, hour=10):
     from django.utils import timezone
 
     return timezone.make_aware(dt.datetime(y, m, d, hour))
+
+
+@pytest.mark.django_db
+def test_a_number_taken_by_a_racing_writer_is_skipped(org, hr, make_employee, monkeypatch):
+    from shebao.cases.services import cases as case_services
+    from shebao.cases.services import letters as letter_services
+
+    first = case_open(actor=hr, employee=make_employee(), template="medical_interruption")
+    numbers = iter([first.number, "AJ209901-0007"])  # the first was taken meanwhile
+    monkeypatch.setattr(case_services, "_number", lambda now: next(numbers))
+    second = case_open(actor=hr, employee=make_employee(), template="medical_interruption")
+    assert second.number == "AJ209901-0007"
+
+    taken = letter_services.letter_issue(actor=hr, case=first)
+    numbers = iter([taken.number, "HJ209901-0009"])
+    monkeypatch.setattr(letter_services, "_letter_number", lambda now: next(numbers))
+    letter = letter_services.letter_issue(actor=hr, case=second)
+    assert letter.number == "HJ209901-0009" and "HJ209901-0009" in letter.html
+    assert letter_services.letter_pdf(letter)  # the PDF of the number that was kept
