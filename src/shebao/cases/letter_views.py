@@ -126,9 +126,13 @@ def letter_issue(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 def _requests(letter: Letter) -> list[AckRequest]:
+    from shebao.cases.selectors import letter_deliveries
+
     now = timezone.now()
     rows = list(letter.requests.order_by("-created_at", "-id"))
+    deliveries = letter_deliveries(letter)
     for r in rows:
+        r.deliveries = deliveries.get(r.pk, [])
         r.channel_labels = "、".join(dict.fromkeys(CHANNEL_LABELS.get(c, c) for c in r.channels or [])) or "—"
         r.expired = r.status == AckRequest.Status.PENDING and r.expires_at <= now
         r.method_label = {"sms_otp": _("短信验证码"), "id_last4": _("身份证号后4位")}.get(
@@ -162,6 +166,7 @@ def letter_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "acks": acks,
             "can_send": can_handle and not answered and letter.status != Letter.Status.WITHDRAWN,
             "can_withdraw": can_handle and not answered and letter.status != Letter.Status.WITHDRAWN,
+            "can_see_log": can_admin(request.user),
         },
     )
 

@@ -177,3 +177,37 @@ def overdue_info(case: Case, today: dt.date | None = None) -> dict[str, Any]:
         return {"overdue": False, "days": None}
     days = (case.step_due - today).days
     return {"overdue": days < 0, "days": days}
+
+
+def letter_deliveries(letter: Letter) -> dict[int, list[dict[str, Any]]]:
+    """Per link sent for the letter: how each message to the employee went (the outbox rows
+    ``letter_send`` wrote under the key ``ack<request>``: status, attempts, error)."""
+    from django.db.models import Q as Q_
+
+    from shebao.notify.models import Notification
+
+    ids = list(letter.requests.values_list("id", flat=True))
+    if not ids:
+        return {}
+    match = Q_()
+    for pk in ids:
+        match |= Q_(idempotency_key__startswith=f"ack{pk}:")
+    out: dict[int, list[dict[str, Any]]] = {}
+    for n in Notification.objects.filter(match).select_related("channel").order_by("id"):
+        head = n.idempotency_key.split(":", 1)[0]
+        if not head[3:].isdigit():
+            continue
+        out.setdefault(int(head[3:]), []).append(
+            {
+                "id": n.pk,
+                "kind": n.channel.kind,
+                "channel": n.channel.name,
+                "address": n.address_masked,
+                "status": n.status,
+                "status_label": n.get_status_display(),
+                "attempts": n.attempts,
+                "error": n.last_error,
+                "sent_at": n.sent_at,
+            }
+        )
+    return out

@@ -563,6 +563,18 @@ def test_send_and_withdraw(hr, make_employee, login, clerk, manager, email_chann
     assert req.channels == ["email"] and (req.expires_at - req.created_at) == dt.timedelta(days=10)
     detail = login(clerk).get(reverse("cases:letter", args=[letter.pk])).content.decode()
     assert "邮件" in detail and "尚未发送给员工" not in detail and "重新发送" in detail
+    # how the message went: the outbox row for this link, its status and (for admins) its log
+    deliveries = re.search(r'data-testid="deliveries">(.*?)</td>', detail, re.S).group(1)
+    assert "员工邮箱" in deliveries and "li***@example.com" in deliveries and "待发送" in deliveries
+    assert "/notify/log/" not in deliveries
+    from shebao.notify.models import Notification
+
+    Notification.objects.filter(idempotency_key__startswith=f"ack{req.pk}:").update(
+        status="failed", last_error="550 Mailbox unavailable"
+    )
+    detail = login(hr.user).get(reverse("cases:letter", args=[letter.pk])).content.decode()
+    deliveries = re.search(r'data-testid="deliveries">(.*?)</td>', detail, re.S).group(1)
+    assert "失败" in deliveries and "550 Mailbox unavailable" in deliveries and "/notify/log/" in deliveries
 
     withdraw = reverse("cases:letter_withdraw", args=[letter.pk])
     assert login(manager).post(withdraw, {"reason": "x"}).status_code == 403
