@@ -30,6 +30,7 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 demo: install
+	@bash scripts/system-deps.sh pdf
 	$(BIN)/shebao migrate --no-input -v 0
 	$(BIN)/shebao seed --employees $(DEMO_EMPLOYEES) --seed $(DEMO_SEED) --ledger-months 36 --demo-users
 	SHEBAO_ALLOW_PRIVATE_URLS=1 SHEBAO_DEMO=1 $(BIN)/shebao up --host 127.0.0.1 --port 8000
