@@ -17,7 +17,7 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from shebao.notify.models import Channel, MessageTemplate, Notification
-from shebao.notify.transports import TRANSPORTS, Transport
+from shebao.notify.transports import TRANSPORTS, WORK_KINDS, Transport
 from shebao.web.helpers import ServiceErrorsMixin
 
 # What each kind is for, shown when choosing the kind of a new channel.
@@ -25,6 +25,8 @@ KIND_SUMMARIES = {
     "email": _("通过企业邮箱的 SMTP 账号发邮件：给选择了邮件接收的同事，或固定的群组邮箱。"),
     "sms_aliyun": _("阿里云短信服务：用已审核的签名和模板给选择了短信接收的同事发短信。"),
     "sms_tencent": _("腾讯云短信：用已审核的签名和模板给选择了短信接收的同事发短信。"),
+    "dingtalk_work": _("钉钉企业内部应用的工作通知：按手机号找到员工，把函件链接单独发给本人。"),
+    "wecom_app": _("企业微信自建应用的应用消息：按手机号找到员工，把函件链接以卡片单独发给本人。"),
     "dingtalk": _("钉钉群的自定义机器人：预警以 Markdown 消息发到群里。"),
     "wecom": _("企业微信群机器人：预警以 Markdown 消息发到群里。"),
     "feishu": _("飞书群的自定义机器人：预警以消息卡片或文本发到群里。"),
@@ -61,6 +63,11 @@ FIELD_LABELS = {
     "templates": _("按消息类型另用的模板"),
     "endpoint": _("接入地址"),
     "region": _("地域"),
+    "app_key": _("AppKey（Client ID）"),
+    "app_secret": _("AppSecret（Client Secret）"),
+    "agent_id": _("AgentId"),
+    "corp_id": _("企业 ID（CorpID）"),
+    "wecom_app.secret": _("应用 Secret"),
 }
 FIELD_HELP = {
     "webhook.url": _("接收通知的地址，如 https://oa.example.com/hooks/shebao"),
@@ -83,6 +90,13 @@ FIELD_HELP = {
     ),
     "endpoint": _("一般无需修改"),
     "region": _("一般无需修改"),
+    "dingtalk_work.app_key": _("钉钉开发者后台 › 企业内部应用 › 凭证与基础信息"),
+    "dingtalk_work.agent_id": _("应用详情页的 AgentId（数字）"),
+    "dingtalk_work.endpoint": _("留空即 https://oapi.dingtalk.com"),
+    "corp_id": _("企业微信管理后台 › 我的企业 › 企业信息"),
+    "wecom_app.agent_id": _("应用管理 › 自建应用详情页的 AgentId（数字）"),
+    "wecom_app.secret": _("自建应用详情页的 Secret"),
+    "wecom_app.endpoint": _("留空即 https://qyapi.weixin.qq.com"),
 }
 CHOICE_LABELS = {
     "security": {"ssl": _("SSL/TLS（465）"), "starttls": _("STARTTLS（587）"), "none": _("不加密（25）")},
@@ -149,6 +163,10 @@ class ChannelForm(ServiceErrorsMixin, forms.Form):
         self.required_fields = {"name"}
         if not transport.personal:
             del self.fields["for_people"]
+        elif kind in WORK_KINDS:
+            self.fields["for_people"].help_text = _(
+                "勾选后，给员工的函件通知经此通道以工作通知发给本人（取第一个启用的钉钉/企业微信通道）"
+            )
         schema = transport.Config.model_json_schema(by_alias=True)
         required = set(schema.get("required", []))
         self.config_names: list[str] = []

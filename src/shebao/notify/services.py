@@ -57,7 +57,14 @@ from shebao.notify.models import (
     TokenBucket,
 )
 from shebao.notify.routing import PERSONAL_DEFAULT, PERSONAL_KINDS, due_time, routing_of
-from shebao.notify.transports import TRANSPORTS, Message, Transport, TransportError, transport_class
+from shebao.notify.transports import (
+    TRANSPORTS,
+    WORK_KINDS,
+    Message,
+    Transport,
+    TransportError,
+    transport_class,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -73,7 +80,8 @@ DIGEST_ITEMS = 50  # listed in a digest; the rest are counted
 DEFAULT_RATE = {"dingtalk": 20, "wecom": 20, "feishu": 100}  # messages per minute (providers' limits)
 IN_CHUNK = 900
 SMS_KINDS = ("sms_aliyun", "sms_tencent")
-EMPLOYEE_KINDS = ("sms", "email", "inapp")
+# "work": a DingTalk work notice / WeCom app message to the member with the employee's mobile.
+EMPLOYEE_KINDS = ("sms", "work", "email", "inapp")
 # Context values that are secrets (a one-time code): encrypted in the row, masked in what is
 # stored readable, dropped once sent; such messages are never in-app (the row is the message).
 SECRET_CONTEXT = {"otp": ("code",)}
@@ -297,7 +305,7 @@ def channel_test(
     if cls.personal and channel.kind != "inapp" and not address and not channel.config.get("to"):
         if channel.kind == "email" and user is not None and user.email:
             address = user.email
-        elif channel.kind.startswith("sms") and user is not None:
+        elif (channel.kind.startswith("sms") or channel.kind in WORK_KINDS) and user is not None:
             pref = Preference.objects.filter(user=user).first()
             if pref and pref.phone_enc:
                 address = crypto.decrypt(pref.phone_enc, purpose=PHONE_PURPOSE)
@@ -772,7 +780,9 @@ def employee_message_enqueue(
     """Write the messages of ``event`` (``case_letter``: a letter's link; ``otp``: a one-time
     code) to ``employee``: one outbox row per destination among ``kinds`` that exists — in-app
     when a user account is linked to the employee (delivered here), SMS through the first enabled
-    SMS channel for people when the employee has a mobile number, email through the first such
+    SMS channel for people when the employee has a mobile number, a work notice through the
+    first enabled DingTalk work notice / WeCom app channel for people to the member with that
+    mobile number (never a one-time code: codes go by SMS only), email through the first such
     email channel when they have an address. Call inside the caller's transaction: the rows are
     written with it and flushed when it commits.
 
@@ -817,6 +827,11 @@ def employee_message_enqueue(
                 destinations.append((inapp_channel(), "", uid))
         elif kind == "sms" and employee.phone_enc:
             channel = personal.filter(kind__in=SMS_KINDS).first()
+            if channel is not None:
+                destinations.append((channel, crypto.decrypt(employee.phone_enc, purpose=EMP_PHONE), None))
+        elif kind == "work" and employee.phone_enc and not secret_keys and event != "otp":
+            # the company's DingTalk / WeCom app, to the member with this mobile; never a code
+            channel = personal.filter(kind__in=WORK_KINDS).first()
             if channel is not None:
                 destinations.append((channel, crypto.decrypt(employee.phone_enc, purpose=EMP_PHONE), None))
         elif kind == "email" and employee.email:

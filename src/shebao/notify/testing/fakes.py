@@ -11,6 +11,10 @@ kind                      request                                               
 ``webhook``               ``POST /hook`` (signed) or ``/hook/open`` (unsigned)         WEBHOOK_SECRET
 ``sms_aliyun``            ``POST /?…`` with ``x-acs-action: SendSms`` (ACS3)           ALIYUN_*
 ``sms_tencent``           ``POST /`` with ``X-TC-Action: SendSms`` (TC3)               TENCENT_*
+``dingtalk_work``         ``GET /gettoken``, ``POST /topapi/v2/user/getbymobile``,     DINGTALK_APP_*
+                          ``POST /topapi/message/corpconversation/asyncsend_v2``
+``wecom_app``             ``GET /cgi-bin/gettoken``, ``POST /cgi-bin/user/getuserid``,  WECOM_CORP_ID,
+                          ``POST /cgi-bin/message/send``                               WECOM_APP_*
 ========================  ===========================================================  =============
 
 Each request's signature is verified independently, from the raw request, the way the provider
@@ -25,6 +29,13 @@ gateway), ``error_next(kind, code)`` (a provider error code after the signature 
 ``block(kind)``/``unblock(kind)`` (the provider's rate limit: DingTalk 410100, WeCom 45009, Feishu
 11232, webhook HTTP 429, Aliyun isv.BUSINESS_LIMIT_CONTROL, Tencent RequestLimitExceeded), and
 ``clock_offset`` (seconds added to the server's clock, to test stale timestamps).
+
+The two work-notice apps (``dingtalk_work``, ``wecom_app``) hand out access tokens (valid
+``token_ttl`` seconds, 7200 like the real ones), look members up by mobile number in
+``members[kind]`` (``WORK_MEMBERS`` to start with: ``add_member``/``remove_member``), and accept
+a message only with a token they issued, for a member they know. ``expire_tokens(kind)`` makes
+every token issued so far answer "expired" (42001); ``error_next`` and ``block`` apply to the
+send (DingTalk's rate limit 90018, WeCom's 45009); ``received`` holds the accepted send bodies.
 
     with FakeProviders() as server:
         transport = DingTalk(server.config("dingtalk"), allow_private=True)
@@ -56,9 +67,9 @@ import pytest
 
 from shebao.notify.smssink import send_sms_params
 
-__all__ = ["FakeProviders", "KINDS", "Recorded", "fake_providers"]
+__all__ = ["FakeProviders", "KINDS", "WORK_MEMBERS", "Recorded", "fake_providers"]
 
-KINDS = ("dingtalk", "wecom", "feishu", "webhook", "sms_aliyun", "sms_tencent")
+KINDS = ("dingtalk", "wecom", "feishu", "webhook", "sms_aliyun", "sms_tencent", "dingtalk_work", "wecom_app")
 
 DINGTALK_TOKEN = "dingtalk-test-token"
 DINGTALK_SECRET = "SECdingtalk0test0secret0123456789abcdef0123456789abcdef"
@@ -79,6 +90,13 @@ TENCENT_SDK_APP_ID = "1400000001"
 TENCENT_SIGN_NAME = "社保合规"
 TENCENT_TEMPLATE_ID = "1000001"
 TENCENT_TEMPLATE_PARAMS = ("name", "deadline")  # Tencent only knows how many (TemplateParamSet)
+DINGTALK_APP_KEY = "dingworktestappkey"
+DINGTALK_APP_SECRET = "dingtalk-work-test-app-secret"
+DINGTALK_AGENT_ID = 2931000001
+WECOM_CORP_ID = "ww0123456789abcdef"
+WECOM_APP_SECRET = "wecom-app-test-secret"
+WECOM_AGENT_ID = 1000002
+WORK_MEMBERS = {"13912345678": "wangxiaoming", "13800138000": "zhangsan"}  # mobile → userid
 
 _DINGTALK_ROBOTS = {DINGTALK_TOKEN: DINGTALK_SECRET, DINGTALK_OPEN_TOKEN: ""}
 _FEISHU_BOTS = {FEISHU_TOKEN: FEISHU_SECRET, FEISHU_OPEN_TOKEN: ""}
@@ -165,6 +183,37 @@ _TENCENT_MESSAGES = {
         "the number of SMS messages sent from a single mobile number every day exceeds the upper limit"
     ),
 }
+_DINGTALK_WORK_PATHS = (
+    "/gettoken",
+    "/topapi/v2/user/getbymobile",
+    "/topapi/message/corpconversation/asyncsend_v2",
+)
+_WECOM_APP_PATHS = ("/cgi-bin/gettoken", "/cgi-bin/user/getuserid", "/cgi-bin/message/send")
+_TOKEN_PATHS = ("/gettoken", "/cgi-bin/gettoken")
+_DINGTALK_WORK_MESSAGES = {
+    40014: "不合法的access_token",
+    42001: "access_token超时",
+    40089: "不合法的corpid或corpsecret",
+    40104: "无效手机号",
+    60121: "找不到该用户",
+    400002: "不合法的参数",
+    90018: "当前应用调用该接口的QPS超过了系统限制",
+    -1: "系统繁忙",
+}
+_WECOM_APP_MESSAGES = {
+    40001: "invalid credential, hint: [1700000000_1_abcdef]",
+    40013: "invalid corpid, hint: [1700000000_1_abcdef]",
+    40014: "invalid access_token, hint: [1700000000_1_abcdef]",
+    42001: "access_token expired, hint: [1700000000_1_abcdef]",
+    40056: "invalid agentid, hint: [1700000000_1_abcdef]",
+    40058: "invalid Request Parameter, hint: [1700000000_1_abcdef]",
+    40008: "invalid message type, hint: [1700000000_1_abcdef]",
+    45009: "api freq out of limit, hint: [1700000000_1_abcdef]",
+    46004: "user no exist, hint: [1700000000_1_abcdef]",
+    60020: "not allow to access from your ip, hint: [1700000000_1_abcdef], from ip: 127.0.0.1",
+    81013: "user & party & tag all invalid, hint: [1700000000_1_abcdef]",
+    -1: "system busy",
+}
 # Tencent reports these for the whole request (Response.Error); the rest per number.
 _TENCENT_REQUEST_LEVEL = (
     "AuthFailure",
@@ -228,8 +277,8 @@ class FakeProviders:
             def do_POST(self) -> None:  # noqa: N802 - http.server's naming
                 outer._handle(self)
 
-            def do_GET(self) -> None:  # noqa: N802
-                outer._respond(self, _Reply(405, {"error": "method not allowed"}))
+            def do_GET(self) -> None:  # noqa: N802 - only the work apps' token endpoints answer GET
+                outer._handle(self)
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
                 pass
@@ -263,6 +312,12 @@ class FakeProviders:
             self._errors: dict[str, list[tuple[str, bool | None]]] = {kind: [] for kind in KINDS}
             self._blocked: set[str] = set()
             self._nonces: set[str] = set()
+            self._tokens: dict[str, dict[str, float]] = {"dingtalk_work": {}, "wecom_app": {}}
+            self.members: dict[str, dict[str, str]] = {
+                "dingtalk_work": dict(WORK_MEMBERS),
+                "wecom_app": dict(WORK_MEMBERS),
+            }
+            self.token_ttl = 7200
 
     # addresses and configurations ---------------------------------------------------------------
 
@@ -285,7 +340,7 @@ class FakeProviders:
             return f"{base}/open-apis/bot/v2/hook/{token or (FEISHU_TOKEN if signed else FEISHU_OPEN_TOKEN)}"
         if kind == "webhook":
             return f"{base}/hook" if signed else f"{base}/hook/open"
-        if kind in ("sms_aliyun", "sms_tencent"):
+        if kind in ("sms_aliyun", "sms_tencent", "dingtalk_work", "wecom_app"):
             return base
         raise KeyError(kind)
 
@@ -312,6 +367,18 @@ class FakeProviders:
                 "template_id": TENCENT_TEMPLATE_ID,
                 "params": list(TENCENT_TEMPLATE_PARAMS),
                 "endpoint": self.url("sms_tencent"),
+            },
+            "dingtalk_work": {
+                "app_key": DINGTALK_APP_KEY,
+                "app_secret": DINGTALK_APP_SECRET,
+                "agent_id": DINGTALK_AGENT_ID,
+                "endpoint": self.url("dingtalk_work"),
+            },
+            "wecom_app": {
+                "corp_id": WECOM_CORP_ID,
+                "secret": WECOM_APP_SECRET,
+                "agent_id": WECOM_AGENT_ID,
+                "endpoint": self.url("wecom_app"),
             },
         }
         return configs[kind] | overrides
@@ -341,6 +408,25 @@ class FakeProviders:
         with self._lock:
             self._blocked.discard(kind)
 
+    def expire_tokens(self, kind: str) -> None:
+        """Every access token the work app ``kind`` issued so far is expired from now on."""
+        with self._lock:
+            for token in self._tokens[kind]:
+                self._tokens[kind][token] = 0.0
+
+    def add_member(self, kind: str, mobile: str, userid: str) -> None:
+        with self._lock:
+            self.members[kind][mobile] = userid
+
+    def remove_member(self, kind: str, mobile: str) -> None:
+        with self._lock:
+            self.members[kind].pop(mobile, None)
+
+    def token_requests(self, kind: str) -> int:
+        """How many access tokens ``kind`` was asked for."""
+        path = "/gettoken" if kind == "dingtalk_work" else "/cgi-bin/gettoken"
+        return sum(1 for r in self.requests if r.kind == kind and urlsplit(r.path).path == path)
+
     # plumbing -----------------------------------------------------------------------------------
 
     def _now(self) -> float:
@@ -359,6 +445,10 @@ class FakeProviders:
             return "sms_aliyun"
         if path == "/" and "x-tc-action" in headers:
             return "sms_tencent"
+        if path in _DINGTALK_WORK_PATHS:
+            return "dingtalk_work"
+        if path in _WECOM_APP_PATHS:
+            return "wecom_app"
         return None
 
     def _handle(self, handler: BaseHTTPRequestHandler) -> None:
@@ -369,7 +459,9 @@ class FakeProviders:
         kind = self._kind(path, headers)
         record = Recorded(kind or "", handler.command, handler.path, headers, body)
         if kind is None:
-            reply = _Reply(404, {"error": "not found"})
+            reply = _Reply(404 if handler.command == "POST" else 405, {"error": "not found"})
+        elif (handler.command == "GET") != (path in _TOKEN_PATHS):
+            reply = _Reply(405, {"error": "method not allowed"})
         else:
             with self._lock:
                 fail = self._fails[kind].pop(0) if self._fails[kind] else None
@@ -745,6 +837,149 @@ class FakeProviders:
             )
         reply = {"Response": {"SendStatusSet": statuses, "RequestId": request_id}}
         return _Reply(200, reply, accepted=data if sent else None)
+
+    # the work-notice apps: DingTalk work notices and WeCom app messages -------------------------
+
+    def _issue_token(self, kind: str) -> dict[str, Any]:
+        token = f"{kind}-token-{next(self._serial)}-{uuid.uuid4().hex[:8]}"
+        with self._lock:
+            self._tokens[kind][token] = self._now() + self.token_ttl
+        return {"errcode": 0, "errmsg": "ok", "access_token": token, "expires_in": self.token_ttl}
+
+    def _token_state(self, kind: str, handler: BaseHTTPRequestHandler) -> str:
+        """ok / invalid / expired: the request's access_token as the app sees it."""
+        token = (parse_qs(urlsplit(handler.path).query).get("access_token") or [""])[0]
+        with self._lock:
+            until = self._tokens[kind].get(token)
+        if until is None:
+            return "invalid"
+        return "ok" if until > self._now() else "expired"
+
+    @staticmethod
+    def _json_body(body: bytes) -> dict[str, Any] | None:
+        try:
+            data = json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
+
+    def _dingtalk_work(self, handler: BaseHTTPRequestHandler, headers: dict[str, str], body: bytes) -> _Reply:
+        request_id = uuid.uuid4().hex[:12]
+
+        def err(code: int, sub: str = "") -> _Reply:
+            if sub:  # 鉴权异常: the reason in sub_code
+                return _Reply(
+                    200,
+                    {
+                        "errcode": 88,
+                        "sub_code": sub,
+                        "sub_msg": "没有调用该接口的权限",
+                        "errmsg": f"ding talk error[subcode={sub},submsg=没有调用该接口的权限]",
+                        "request_id": request_id,
+                    },
+                )
+            msg = _DINGTALK_WORK_MESSAGES.get(code, "error")
+            return _Reply(200, {"errcode": code, "errmsg": msg, "request_id": request_id})
+
+        parts = urlsplit(handler.path)
+        if parts.path == "/gettoken":
+            query = parse_qs(parts.query)
+            key, secret = (query.get("appkey") or [""])[0], (query.get("appsecret") or [""])[0]
+            if key != DINGTALK_APP_KEY or not _same(secret, DINGTALK_APP_SECRET):
+                return err(40089)
+            return _Reply(200, self._issue_token("dingtalk_work"))
+        state = self._token_state("dingtalk_work", handler)
+        if state != "ok":
+            return err(40014 if state == "invalid" else 42001)
+        data = self._json_body(body)
+        if data is None:
+            return err(400002)
+        if parts.path == "/topapi/v2/user/getbymobile":
+            mobile = str(data.get("mobile", ""))
+            if not _MAINLAND.match(mobile):
+                return err(40104)
+            with self._lock:
+                userid = self.members["dingtalk_work"].get(mobile)
+            if userid is None:
+                return err(60121)
+            return _Reply(
+                200, {"errcode": 0, "errmsg": "ok", "result": {"userid": userid}, "request_id": request_id}
+            )
+        # asyncsend_v2
+        msg = data.get("msg") if isinstance(data.get("msg"), dict) else {}
+        msgtype = msg.get("msgtype")
+        content = msg.get(msgtype) if isinstance(msg.get(msgtype), dict) else {}
+        with self._lock:
+            known = set(self.members["dingtalk_work"].values())
+        users = [u for u in str(data.get("userid_list", "")).split(",") if u]
+        if data.get("agent_id") != DINGTALK_AGENT_ID or not users or not set(users) <= known:
+            return err(400002)
+        if msgtype == "action_card":
+            single = content.get("single_title") and content.get("single_url")
+            if not (
+                content.get("title") and content.get("markdown") and (single or content.get("btn_json_list"))
+            ):
+                return err(400002)
+        elif msgtype == "markdown":
+            if not (content.get("title") and content.get("text")):
+                return err(400002)
+        elif msgtype not in ("text", "link", "oa", "image", "voice", "file"):
+            return err(400002)
+        injected = self._injected("dingtalk_work")
+        if injected is not None:
+            code = injected[0] or "90018"
+            return err(88, code.split(":", 1)[1]) if code.startswith("88:") else err(int(code))
+        task_id = 256271667526 + next(self._serial)
+        return _Reply(200, {"errcode": 0, "task_id": task_id, "request_id": request_id}, accepted=data)
+
+    def _wecom_app(self, handler: BaseHTTPRequestHandler, headers: dict[str, str], body: bytes) -> _Reply:
+        def err(code: int) -> _Reply:
+            return _Reply(200, {"errcode": code, "errmsg": _WECOM_APP_MESSAGES.get(code, "error")})
+
+        parts = urlsplit(handler.path)
+        if parts.path == "/cgi-bin/gettoken":
+            query = parse_qs(parts.query)
+            if (query.get("corpid") or [""])[0] != WECOM_CORP_ID:
+                return err(40013)
+            if not _same((query.get("corpsecret") or [""])[0], WECOM_APP_SECRET):
+                return err(40001)
+            return _Reply(200, self._issue_token("wecom_app"))
+        state = self._token_state("wecom_app", handler)
+        if state != "ok":
+            return err(40014 if state == "invalid" else 42001)
+        data = self._json_body(body)
+        if data is None:
+            return err(40058)
+        if parts.path == "/cgi-bin/user/getuserid":
+            with self._lock:
+                userid = self.members["wecom_app"].get(str(data.get("mobile", "")))
+            if userid is None:
+                return err(46004)
+            return _Reply(200, {"errcode": 0, "errmsg": "ok", "userid": userid})
+        # message/send
+        if data.get("agentid") != WECOM_AGENT_ID:
+            return err(40056)
+        with self._lock:
+            known = set(self.members["wecom_app"].values())
+        if str(data.get("touser", "")) not in known:
+            return err(81013)
+        msgtype = data.get("msgtype")
+        content = data.get(msgtype) if isinstance(data.get(msgtype), dict) else {}
+        if msgtype == "textcard":
+            if not (content.get("title") and content.get("description") and content.get("url")):
+                return err(40058)
+            if len(str(content["description"]).encode("utf-8")) > 512:
+                return err(40058)
+        elif msgtype == "text":
+            if not content.get("content") or len(str(content["content"]).encode("utf-8")) > 2048:
+                return err(40058)
+        elif msgtype not in ("image", "voice", "video", "file", "news", "mpnews", "markdown"):
+            return err(40008)
+        injected = self._injected("wecom_app")
+        if injected is not None:
+            return err(int(injected[0] or 45009))
+        msgid = f"msg-{next(self._serial)}-{uuid.uuid4().hex[:8]}"
+        return _Reply(200, {"errcode": 0, "errmsg": "ok", "invaliduser": "", "msgid": msgid}, accepted=data)
 
 
 @pytest.fixture
