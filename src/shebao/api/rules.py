@@ -174,7 +174,9 @@ class RuleIn(Schema):
     departments: list[int] = Field(default_factory=list, description="部门 ID（含下级）；空为全部")
     employment_types: list[str] = Field(default_factory=list, description="用工类型；空为全部")
     routing: dict[str, Any] | None = Field(None, description='通知对象：{"recipients": […], "channels": […]}')
-    auto_case: str = Field("", max_length=40, description='自动立案："" 不自动，"auto" 按预警类型选择流程，或流程模板代码')
+    auto_case: str = Field(
+        "", max_length=40, description='自动立案："" 不自动，"auto" 按预警类型选择流程，或流程模板代码'
+    )
 
 
 class RuleUpdateIn(Schema):
