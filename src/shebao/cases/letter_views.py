@@ -18,7 +18,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -31,20 +30,11 @@ from shebao.cases.services.letters import MAX_BODY, shipped_letters
 from shebao.core import exceptions
 from shebao.core.context import Actor
 from shebao.web.decorators import login_required
-from shebao.web.helpers import ServiceErrorsMixin, require, submit_form
+from shebao.web.helpers import ServiceErrorsMixin, back_url, require, submit_form
 
 ACTIVE = "cases"
 CHANNEL_LABELS = {"sms_aliyun": "短信", "sms_tencent": "短信", "email": "邮件", "inapp": "站内信"}
 SCREEN_CSS = "body { max-width: 170mm; margin: 18px auto; padding: 0 18px; background: #fff; }"
-
-
-def _back(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
 
 
 def _go(request: HttpRequest, url: str) -> HttpResponse:
@@ -109,7 +99,7 @@ def letter_issue(request: HttpRequest, pk: int) -> HttpResponse:
     """Issue the letter of the case's current step (or the template posted as ``template``)."""
     require(can_edit_roster(request.user))
     case = _case_or_404(request, pk)
-    back = _back(request, reverse("cases:detail", args=[case.pk]))
+    back = back_url(request, reverse("cases:detail", args=[case.pk]))
     code = (request.POST.get("template") or "").strip() or None
     letter = _service_call(
         request, lambda: services.letter_issue(actor=Actor.from_request(request), case=case, template=code)
@@ -208,7 +198,7 @@ class SendForm(ServiceErrorsMixin, forms.Form):
 def letter_send(request: HttpRequest, pk: int) -> HttpResponse:
     require(can_edit_roster(request.user))
     letter = _letter_or_404(request, pk)
-    back = _back(request, reverse("cases:letter", args=[letter.pk]))
+    back = back_url(request, reverse("cases:letter", args=[letter.pk]))
     form = SendForm(request.POST)
     if not form.is_valid():
         messages.error(request, "；".join(e for errors in form.errors.values() for e in errors))
@@ -238,7 +228,7 @@ def letter_send(request: HttpRequest, pk: int) -> HttpResponse:
 def letter_withdraw(request: HttpRequest, pk: int) -> HttpResponse:
     require(can_edit_roster(request.user))
     letter = _letter_or_404(request, pk)
-    back = _back(request, reverse("cases:letter", args=[letter.pk]))
+    back = back_url(request, reverse("cases:letter", args=[letter.pk]))
     done = _service_call(
         request,
         lambda: services.letter_withdraw(

@@ -19,7 +19,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from django.utils.http import content_disposition_header, url_has_allowed_host_and_scheme
+from django.utils.http import content_disposition_header
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
@@ -59,18 +59,9 @@ from shebao.core.context import Actor
 from shebao.law.selectors import citation_refs
 from shebao.rules.kinds import KINDS
 from shebao.web.decorators import login_required
-from shebao.web.helpers import render_htmx, require, submit_form
+from shebao.web.helpers import back_url, render_htmx, require, submit_form
 
 ACTIVE = "cases"
-
-
-def _back(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
 
 
 def _due(day: dt.date | None, today: dt.date, *, open_: bool = True) -> dict[str, Any]:
@@ -224,7 +215,7 @@ def case_open(request: HttpRequest) -> HttpResponse:
         form = OpenForm(initial={"template": default.code if default else None})
         return _open_page(request, finding, form, default, display_title(finding))
 
-    back = _back(request, reverse("cases:list"))
+    back = back_url(request, reverse("cases:list"))
     wanted = _ids(request.POST.getlist("finding_ids") + request.POST.getlist("ids"))
     if not wanted:
         messages.error(request, _("请先选择要立案的预警"))

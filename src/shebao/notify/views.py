@@ -15,7 +15,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -37,7 +36,7 @@ from shebao.notify.models import Channel, MessageTemplate, Notification, Prefere
 from shebao.notify.routing import PERSONAL_DEFAULT
 from shebao.notify.transports import TRANSPORTS, transport_class
 from shebao.web.decorators import login_required
-from shebao.web.helpers import render_htmx, require, submit_form
+from shebao.web.helpers import back_url, render_htmx, require, submit_form
 
 ACTIVE = "notify"
 N = Notification
@@ -51,15 +50,6 @@ FORMAT_USES = {
 
 def _actor(request: HttpRequest) -> Actor:
     return Actor.from_request(request)
-
-
-def _back(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
 
 
 def mail_sink_enabled() -> bool:
@@ -260,14 +250,14 @@ def channel_toggle(request: HttpRequest, pk: int) -> HttpResponse:
         raise PermissionDenied(exc.message) from exc
     except exceptions.ApplicationError as exc:
         messages.error(request, exc.message)
-        return redirect(_back(request, reverse("notify:channel", args=[pk])))
+        return redirect(back_url(request, reverse("notify:channel", args=[pk])))
     if channel.enabled:
         messages.success(request, _("已启用通道“%(name)s”") % {"name": channel.name})
     else:
         messages.success(
             request, _("已停用通道“%(name)s”：新的通知不再经此通道发送") % {"name": channel.name}
         )
-    return redirect(_back(request, reverse("notify:channel", args=[pk])))
+    return redirect(back_url(request, reverse("notify:channel", args=[pk])))
 
 
 @require_POST
@@ -608,7 +598,7 @@ def inbox_read(request: HttpRequest) -> HttpResponse:
         messages.success(request, _("已将 %(n)d 条通知标为已读") % {"n": n})
     elif ids:
         services.inbox_mark_read(user=request.user, ids=ids)
-    return redirect(_back(request, reverse("notify:inbox")))
+    return redirect(back_url(request, reverse("notify:inbox")))
 
 
 # --- preferences ----------------------------------------------------------------------------------

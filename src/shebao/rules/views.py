@@ -12,7 +12,6 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop as N_
 from django.views.decorators.http import require_POST
@@ -29,7 +28,7 @@ from shebao.rules.forms import MODE_LABELS, RECIPIENT_LABELS, FindingActionForm,
 from shebao.rules.kinds import KINDS, RuleKind
 from shebao.rules.models import AlertRule, Finding, Severity
 from shebao.web.decorators import login_required
-from shebao.web.helpers import render_htmx, require, submit_form
+from shebao.web.helpers import back_url, render_htmx, require, submit_form
 
 ACTIVE = "rules"
 STATUS_LABELS = dict(Finding.Status.choices)
@@ -92,21 +91,12 @@ def finding_list(request: HttpRequest) -> HttpResponse:
     )
 
 
-def _back(request: HttpRequest, fallback: str) -> str:
-    target = request.POST.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return fallback
-
-
 @require_POST
 @login_required
 def finding_action(request: HttpRequest) -> HttpResponse:
     """Acknowledge, snooze, reopen or assign the selected findings (one or many)."""
     require(can_edit_roster(request.user))
-    back = _back(request, reverse("rules:findings"))
+    back = back_url(request, reverse("rules:findings"))
     form = FindingActionForm(request.POST)
     if not form.is_valid():
         # Translators: separates error messages in one line
@@ -602,7 +592,7 @@ def evaluate_all(request: HttpRequest) -> HttpResponse:
             "r": result.resolved,
         },
     )
-    return redirect(_back(request, reverse("rules:list")))
+    return redirect(back_url(request, reverse("rules:list")))
 
 
 # --- the employee page ----------------------------------------------------------------------------

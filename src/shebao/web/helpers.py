@@ -52,3 +52,16 @@ def submit_form(form, call: Callable[[], T]) -> T | None:
     except exceptions.ApplicationError as exc:
         form.add_service_errors(exc.field_errors, exc.message)
         return None
+
+
+def back_url(request: HttpRequest, fallback: str) -> str:
+    """Where to go after a form: the ``next`` the page sent (POST, else the query string) when it
+    is on this site, else ``fallback``."""
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback

@@ -634,18 +634,3 @@ def letter_withdraw(*, actor: Actor, letter: Letter, reason: str) -> Letter:
         audit_record(actor=actor, action="letter.withdraw", obj=letter, changes={"reason": reason[:300]})
     return letter
 
-
-__all__ = [
-    "CaseStep",
-    "case_context",
-    "letter_issue",
-    "letter_pdf",
-    "letter_preview",
-    "letter_send",
-    "letter_template_reset",
-    "letter_template_update",
-    "letter_templates_install",
-    "letter_withdraw",
-    "sample_context",
-    "shipped_letters",
-]
