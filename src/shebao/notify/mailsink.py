@@ -8,20 +8,19 @@ client); only the newest ``SINK_KEEP`` are kept.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import email
 import email.policy
 import ipaddress
 import os
-import re
-import threading
 from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+
+from shebao.notify.sinkfiles import SinkFolder, utc_now
 
 if TYPE_CHECKING:
     from aiosmtpd.controller import Controller
@@ -30,8 +29,9 @@ if TYPE_CHECKING:
 SINK_KEEP = 500
 SINK_MAX_BYTES = 5 * 1024 * 1024  # per message: notifications are small; bounds the folder too
 LIST_TEXT_CHARS = 1000
-_NAME = re.compile(r"\d{8}T\d{6}\d{6}Z-\d{3,}\.eml")
-_store_lock = threading.Lock()
+_SUFFIX = ".eml"
+_NAME = SinkFolder.name_pattern(_SUFFIX)
+_now = utc_now  # tests replace it
 
 
 def sink_dir(directory: str | os.PathLike[str] | None = None) -> Path:
@@ -46,26 +46,7 @@ def sink_dir(directory: str | os.PathLike[str] | None = None) -> Path:
 
 def sink_store(directory: str | os.PathLike[str], data: bytes) -> Path:
     """Write one message (raw bytes) as a new file and drop the oldest beyond ``SINK_KEEP``."""
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        os.chmod(folder, 0o700)  # the mails name employees: owner only, like the instance folder
-    stamp = _now().strftime("%Y%m%dT%H%M%S%fZ")
-    with _store_lock:
-        n = 1
-        while True:
-            path = folder / f"{stamp}-{n:03d}.eml"
-            try:
-                # O_EXCL reserves the name even against another process writing the same microsecond.
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                n += 1
-                continue
-            break
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        _prune(folder)
-    return path
+    return SinkFolder(directory, _SUFFIX).store(data, now=_now(), keep=SINK_KEEP)
 
 
 def sink_messages(
@@ -74,7 +55,7 @@ def sink_messages(
     """The newest messages first: name, subject, from, to, date, text (first
     ``LIST_TEXT_CHARS`` characters), has_html, size."""
     summaries = []
-    for path in _files(sink_dir(directory))[:limit]:
+    for path in SinkFolder(sink_dir(directory), _SUFFIX).files()[:limit]:
         parsed = _read(path)
         if parsed is None:
             continue  # deleted by the retention meanwhile
@@ -148,30 +129,6 @@ def sink_controller(
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _files(folder: Path) -> list[Path]:
-    """Sink files, newest first (names sort by time, then by sequence number)."""
-    if not folder.is_dir():
-        return []
-    names = [name for name in os.listdir(folder) if _NAME.fullmatch(name)]
-    names.sort(key=_sort_key, reverse=True)
-    return [folder / name for name in names]
-
-
-def _sort_key(name: str) -> tuple[str, int]:
-    stamp, _, rest = name.partition("-")
-    return stamp, int(rest.removesuffix(".eml"))
-
-
-def _prune(folder: Path) -> None:
-    for old in _files(folder)[SINK_KEEP:]:
-        with contextlib.suppress(OSError):
-            old.unlink()
 
 
 def _read(path: Path) -> tuple[dict[str, Any], str, str] | None:

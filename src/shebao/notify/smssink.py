@@ -14,13 +14,11 @@ kept. ``shebao sms_sink`` runs the server; the web UI (demo only) reads the fold
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import itertools
 import json
 import os
 import re
-import threading
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,13 +28,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 from django.conf import settings
 
+from shebao.notify.sinkfiles import SinkFolder, utc_now
 from shebao.notify.transports.sms_aliyun import mainland_mobile, mask
 
 SINK_KEEP = 500
 MAX_REQUEST = 64 * 1024  # a SendSms request is a few hundred bytes
-_NAME = re.compile(r"\d{8}T\d{6}\d{6}Z-\d{3,}\.json")
+_SUFFIX = ".json"
 _VAR = re.compile(r"\$\{([A-Za-z][A-Za-z0-9_]*)\}")
-_store_lock = threading.Lock()
+_now = utc_now  # tests may replace it
 
 # The demo channel's "approved" templates, so the sink shows the text a phone would. A template
 # the sink does not know is shown as its parameters.
@@ -79,34 +78,15 @@ def render_text(sign_name: str, template_code: str, params: dict[str, str], temp
 
 def sms_store(directory: str | os.PathLike[str], record: dict[str, Any]) -> Path:
     """Write one message as a new file and drop the oldest beyond ``SINK_KEEP``."""
-    folder = Path(directory)
-    folder.mkdir(parents=True, exist_ok=True)
-    with contextlib.suppress(OSError):
-        os.chmod(folder, 0o700)  # the texts name employees and carry their codes: owner only
     data = json.dumps(record, ensure_ascii=False, indent=1).encode("utf-8")
-    stamp = _now().strftime("%Y%m%dT%H%M%S%fZ")
-    with _store_lock:
-        n = 1
-        while True:
-            path = folder / f"{stamp}-{n:03d}.json"
-            try:
-                # O_EXCL reserves the name even against another process writing the same microsecond.
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                n += 1
-                continue
-            break
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        _prune(folder)
-    return path
+    return SinkFolder(directory, _SUFFIX).store(data, now=_now(), keep=SINK_KEEP)
 
 
 def sms_messages(*, directory: str | os.PathLike[str] | None = None, limit: int = 50) -> list[dict[str, Any]]:
     """The newest messages first: name, received_at (datetime), phone, phone_masked, sign_name,
     template_code, params, text, out_id, biz_id."""
     out = []
-    for path in _files(sms_sink_dir(directory))[:limit]:
+    for path in SinkFolder(sms_sink_dir(directory), _SUFFIX).files()[:limit]:
         record = _read(path)
         if record is not None:
             out.append(record)
@@ -116,7 +96,7 @@ def sms_messages(*, directory: str | os.PathLike[str] | None = None, limit: int 
 def sms_latest(phone: str, *, directory: str | os.PathLike[str] | None = None) -> dict[str, Any] | None:
     """The newest message to ``phone`` (any form of a mainland number), or None."""
     wanted = mainland_mobile(phone) or phone
-    for path in _files(sms_sink_dir(directory)):
+    for path in SinkFolder(sms_sink_dir(directory), _SUFFIX).files():
         record = _read(path)
         if record is not None and record.get("phone") == wanted:
             return record
@@ -252,30 +232,6 @@ def sms_sink_server(
 
 
 # --- helpers ----------------------------------------------------------------------------------
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def _files(folder: Path) -> list[Path]:
-    """Sink files, newest first (names sort by time, then by sequence number)."""
-    if not folder.is_dir():
-        return []
-    names = [name for name in os.listdir(folder) if _NAME.fullmatch(name)]
-    names.sort(key=_sort_key, reverse=True)
-    return [folder / name for name in names]
-
-
-def _sort_key(name: str) -> tuple[str, int]:
-    stamp, _, rest = name.partition("-")
-    return stamp, int(rest.removesuffix(".json"))
-
-
-def _prune(folder: Path) -> None:
-    for old in _files(folder)[SINK_KEEP:]:
-        with contextlib.suppress(OSError):
-            old.unlink()
 
 
 def _read(path: Path) -> dict[str, Any] | None:

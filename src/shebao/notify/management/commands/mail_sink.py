@@ -2,94 +2,42 @@
 
 from __future__ import annotations
 
-import signal
 import socket
-import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError
 
-from shebao.notify.mailsink import SINK_KEEP, is_loopback, sink_controller, sink_dir, sink_message
+from shebao.notify.mailsink import SINK_KEEP, sink_controller, sink_dir, sink_message
+from shebao.notify.management.sink_command import SinkCommand
 
 
-class Command(BaseCommand):
+class Command(SinkCommand):
     help = (
         "启动本机邮件接收器（仅用于演示和测试）：接收发往它的所有邮件并保存为 .eml 文件，不会真正投递。"
         "在邮件通道中填写主机 127.0.0.1、端口 8025、加密方式“不加密”即可把通知发到这里。"
     )
+    noun = "邮件"
+    measure = "封"
+    default_port = 8025
+    keep = SINK_KEEP
+    dir_help = "保存邮件的目录（默认：设置 SHEBAO_MAIL_SINK_DIR，或实例目录下的 mail-sink）"
+    warning = "邮件接收器（仅用于演示和测试）— 收到的邮件只保存到本机，不会投递给收件人"
+    address_note = "不加密、无需登录"
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Set by SIGINT/SIGTERM, or by whoever runs the command in a thread (tests).
-        self.stop_event = threading.Event()
-        self.ready = threading.Event()
-        self.address: tuple[str, int] | None = None
+    def sink_dir(self, directory: str | None) -> Path:
+        return sink_dir(directory)
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--host", default="127.0.0.1", help="监听地址（默认 127.0.0.1）")
-        parser.add_argument("--port", type=int, default=8025, help="端口（默认 8025；0 = 任意空闲端口）")
-        parser.add_argument(
-            "--dir",
-            default="",
-            help="保存邮件的目录（默认：设置 SHEBAO_MAIL_SINK_DIR，或实例目录下的 mail-sink）",
-        )
-        parser.add_argument(
-            "--allow-remote",
-            action="store_true",
-            help="允许监听非本机地址（任何能连上该端口的人都能往目录里写邮件）",
-        )
+    def pick_port(self, host: str, port: int) -> int:
+        return _free_port(host) if port == 0 else port
 
-    def handle(self, *args: Any, **opts: Any) -> None:
-        host: str = opts["host"]
-        port: int = opts["port"]
-        if not is_loopback(host) and not opts["allow_remote"]:
-            raise CommandError(
-                f"拒绝监听非本机地址 {host or '（所有地址）'}：任何人都能向接收器投递邮件。确需如此请加 --allow-remote"
-            )
-        if not 0 <= port <= 65535:
-            raise CommandError("--port 应在 0 到 65535 之间")
-        if port == 0:
-            port = _free_port(host)
-        directory = sink_dir(opts["dir"] or None)
-        try:
-            directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise CommandError(f"无法创建目录 {directory}：{exc}") from exc
-
+    def serve(self, host: str, port: int, directory: Path) -> tuple[tuple[str, int], str, Callable[[], None]]:
         controller = sink_controller(host, port, directory, on_store=self._stored)
         try:
             controller.start()
         except OSError as exc:
             raise CommandError(f"无法监听 {host}:{port}：{exc}") from exc
-
-        installed = self._install_signals()
-        self.address = (host, port)
-        w = self.stdout.write
-        w(self.style.WARNING("邮件接收器（仅用于演示和测试）— 收到的邮件只保存到本机，不会投递给收件人"))
-        w(f"地址：smtp://{host}:{port}（不加密、无需登录）")
-        w(f"保存到：{directory}（保留最新 {SINK_KEEP} 封）")
-        w("按 Ctrl+C 停止")
-        self.ready.set()
-        try:
-            while not self.stop_event.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            pass
-        finally:
-            controller.stop()
-            for signum, previous in installed.items():
-                signal.signal(signum, previous)
-            w("已停止")
-
-    def _install_signals(self) -> dict[int, Any]:
-        """Stop cleanly on SIGINT and SIGTERM (only the main thread may set handlers)."""
-        if threading.current_thread() is not threading.main_thread():
-            return {}
-        previous = {}
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            previous[signum] = signal.signal(signum, lambda *_: self.stop_event.set())
-        return previous
+        return (host, port), f"smtp://{host}:{port}", controller.stop
 
     def _stored(self, path: Path) -> None:
         info = sink_message(path.name, directory=path.parent) or {}
