@@ -289,7 +289,7 @@ def ack_submit(
     actor = _portal_actor(ip)
     with transaction.atomic():
         req = (
-            AckRequest.objects.select_for_update()
+            AckRequest.objects.select_for_update(of=("self",))
             .select_related("letter", "letter__case", "employee")
             .get(pk=request.pk)
         )

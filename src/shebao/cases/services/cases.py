@@ -563,7 +563,7 @@ def case_advance(
     note = (note or "").strip()[:4000]
     with transaction.atomic():
         case = (
-            Case.objects.select_for_update()
+            Case.objects.select_for_update(of=("self",))
             .select_related("employee", "entity", "version", "finding")
             .get(pk=case.pk)
         )
