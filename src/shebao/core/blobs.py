@@ -48,7 +48,7 @@ def sha256_of(data: bytes) -> str:
 
 def blob_put(data: bytes) -> str:
     """Store ``data`` (once) and return its SHA-256 (hex)."""
-    sha = hashlib.sha256(data).hexdigest()
+    sha = sha256_of(data)
     path = blob_path(sha)
     if path.exists():
         return sha
@@ -77,7 +77,7 @@ def blob_read(sha256: str) -> bytes:
         data = path.read_bytes()
     except FileNotFoundError:
         raise BlobMissing(sha256) from None
-    if hashlib.sha256(data).hexdigest() != sha256:
+    if sha256_of(data) != sha256:
         raise BlobCorrupt(sha256)
     return data
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import calendar
 import datetime as dt
-import hashlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -629,11 +628,11 @@ def case_advance(
 
 
 def _payment(raw: dict[str, Any]) -> dict[str, str]:
-    from decimal import Decimal, InvalidOperation
+    from shebao.core.money import fmt, money, q2
 
     try:
-        amount = Decimal(str(raw.get("amount", "")).replace(",", "").strip())
-    except InvalidOperation:
+        amount = money(str(raw.get("amount", "")))
+    except (TypeError, ValueError):
         raise ApplicationError("缴纳金额应为数字", field_errors={"amount": "应为数字"}) from None
     if amount <= 0:
         raise ApplicationError("缴纳金额必须大于 0", field_errors={"amount": "必须大于 0"})
@@ -650,7 +649,7 @@ def _payment(raw: dict[str, Any]) -> dict[str, str]:
     if day > _today():
         raise ApplicationError("缴纳日期不能晚于今天", field_errors={"date": "不能晚于今天"})
     return {
-        "amount": f"{amount:.2f}",
+        "amount": fmt(q2(amount)),
         "date": day.isoformat(),
         "reference": str(raw.get("reference", ""))[:100],
     }
@@ -904,10 +903,6 @@ def case_attach(*, actor: Actor, case: Case, filename: str, data: bytes, descrip
 
 def attachment_bytes(att: Attachment) -> bytes:
     return blobs.blob_read(att.sha256)
-
-
-def digest_of(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 # --- automatic opening --------------------------------------------------------------------------

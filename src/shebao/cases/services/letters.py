@@ -633,4 +633,3 @@ def letter_withdraw(*, actor: Actor, letter: Letter, reason: str) -> Letter:
         rules_follow(letter.case)
         audit_record(actor=actor, action="letter.withdraw", obj=letter, changes={"reason": reason[:300]})
     return letter
-

@@ -205,6 +205,11 @@ def test_backpay_calculated_approved_notified_paid(org, hr, make_employee, mailb
     with pytest.raises(ApplicationError, match="请记录实际缴纳的金额和日期"):
         case_advance(actor=hr, case=case, choice="paid")
     case_attach(actor=hr, case=case, filename="回单.pdf", data=PDF)
+    for bad in ("NaN", "Infinity", "一千"):
+        with pytest.raises(ApplicationError, match="缴纳金额应为数字"):
+            case_advance(
+                actor=hr, case=case, choice="paid", data={"payment": {"amount": bad, "date": "2026-11-20"}}
+            )
     with pytest.raises(ApplicationError, match="缴纳日期不能晚于今天"):
         case_advance(
             actor=hr, case=case, choice="paid", data={"payment": {"amount": "100", "date": "2999-01-01"}}
