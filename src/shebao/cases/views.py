@@ -580,30 +580,26 @@ def case_attach(request: HttpRequest, pk: int) -> HttpResponse:
     return _done(request, case, _("已上传“%(name)s”") % {"name": done.filename}, "attachments")
 
 
+def _with_reason(request: HttpRequest, pk: int, panel: str, act, done_text: str) -> HttpResponse:
+    """Escalate or cancel: a reason (form prefix ``panel``) and the service that takes it."""
+    case, actor = _handler(request, pk)
+    form = ReasonForm(request.POST, prefix=panel)
+    done = submit_form(form, lambda: act(actor=actor, case=case, reason=form.cleaned_data["reason"]))
+    if done is None:
+        return _detail(request, case, status=422, open_panel=panel, **{f"{panel}_form": form})
+    return _done(request, done, done_text)
+
+
 @require_POST
 @login_required
 def case_escalate(request: HttpRequest, pk: int) -> HttpResponse:
-    case, actor = _handler(request, pk)
-    form = ReasonForm(request.POST, prefix="escalate")
-    done = submit_form(
-        form, lambda: services.case_escalate(actor=actor, case=case, reason=form.cleaned_data["reason"])
-    )
-    if done is None:
-        return _detail(request, case, status=422, escalate_form=form, open_panel="escalate")
-    return _done(request, done, _("案件已升级"))
+    return _with_reason(request, pk, "escalate", services.case_escalate, _("案件已升级"))
 
 
 @require_POST
 @login_required
 def case_cancel(request: HttpRequest, pk: int) -> HttpResponse:
-    case, actor = _handler(request, pk)
-    form = ReasonForm(request.POST, prefix="cancel")
-    done = submit_form(
-        form, lambda: services.case_cancel(actor=actor, case=case, reason=form.cleaned_data["reason"])
-    )
-    if done is None:
-        return _detail(request, case, status=422, cancel_form=form, open_panel="cancel")
-    return _done(request, done, _("案件已撤销"))
+    return _with_reason(request, pk, "cancel", services.case_cancel, _("案件已撤销"))
 
 
 @require_POST
