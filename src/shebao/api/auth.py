@@ -68,3 +68,20 @@ write_auth = TokenAuth(write=True)
 def actor_for(request: HttpRequest) -> Actor:
     """The token's user, with the client address worked out exactly as the web UI does."""
     return dataclasses.replace(Actor.from_request(request, via="api"), user=request.auth.user)
+
+
+def entity_in_scope(user, code: str | None):
+    """The entity a ``?entity=CODE`` filter names, among those the user may see; None when no code
+    is given; a field error when the code is unknown or outside the user's scope."""
+    from shebao.core.exceptions import ApplicationError
+    from shebao.ledger.selectors import entities_for
+
+    if code is None or not code.strip():
+        return None
+    entity = entities_for(user).filter(code=code.strip()).first()
+    if entity is None:
+        raise ApplicationError(
+            f"参保主体“{code.strip()}”不存在或不在您的权限范围内",
+            field_errors={"entity": "不存在或不在您的权限范围内"},
+        )
+    return entity

@@ -19,12 +19,11 @@ from ninja.errors import HttpError
 from pydantic import ConfigDict, Field
 
 from shebao.accounts.models import User
-from shebao.api.auth import actor_for, read_auth, write_auth
+from shebao.api.auth import actor_for, entity_in_scope, read_auth, write_auth
 from shebao.api.schemas import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ErrorOut, IsoDate, Out
 from shebao.cases import outputs, selectors, services
 from shebao.cases.models import Case, Letter, WorkflowTemplate
 from shebao.core.exceptions import ApplicationError, PermissionDenied
-from shebao.ledger.selectors import entities_for
 
 router = Router(tags=["案件"])
 
@@ -353,15 +352,8 @@ def _detail(request: HttpRequest, case_id: int) -> dict[str, Any]:
 def list_cases(request: HttpRequest, q: Query[CaseQuery]):
     """您权限范围内的案件，默认只列处理中的；已逾期的在前，其次按当前步骤期限，再按立案时间（新的在前）。"""
     user = request.auth.user
-    entity_id = None
-    if q.entity is not None and q.entity.strip():
-        entity = entities_for(user).filter(code=q.entity.strip()).first()
-        if entity is None:
-            raise ApplicationError(
-                f"参保主体“{q.entity.strip()}”不存在或不在您的权限范围内",
-                field_errors={"entity": "不存在或不在您的权限范围内"},
-            )
-        entity_id = entity.pk
+    entity = entity_in_scope(user, q.entity)
+    entity_id = entity.pk if entity else None
     assignee = (q.assignee or "").strip()
     if assignee and assignee not in ("me", "none"):
         assignee = str(_user(assignee, "assignee").pk)

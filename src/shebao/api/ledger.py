@@ -21,8 +21,7 @@ from ninja.files import UploadedFile
 from pydantic import AfterValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
 
-from shebao.accounts.models import User
-from shebao.api.auth import actor_for, read_auth, write_auth
+from shebao.api.auth import actor_for, entity_in_scope, read_auth, write_auth
 from shebao.api.schemas import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, EntityRef, ErrorOut, Out
 from shebao.core.exceptions import ApplicationError
 from shebao.core.yearmonth import YearMonth, YearMonthError
@@ -310,18 +309,6 @@ class ProfileIn(Schema):
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _entity(user: User, code: str | None) -> Entity | None:
-    if code is None or not code.strip():
-        return None
-    entity = selectors.entities_for(user).filter(code=code.strip()).first()
-    if entity is None:
-        raise ApplicationError(
-            f"参保主体“{code.strip()}”不存在或不在您的权限范围内",
-            field_errors={"entity": "不存在或不在您的权限范围内"},
-        )
-    return entity
-
-
 def _run_or_404(request: HttpRequest, run_id: int) -> SyncRun:
     run = selectors.sync_run_get(user=request.auth.user, run_id=run_id)
     if run is None:
@@ -385,7 +372,7 @@ def upload(request: HttpRequest, file: File[UploadedFile], form: Form[UploadIn])
     与参保主体编码 `entity`。文件随即解析并预览：返回的同步记录状态为 previewed（counts 为确认后将产生的变化，
     errors 为有错误的行）或 failed（errors 说明文件为何无法读取或识别）。预览不写入台账：
     确认请调用 POST /ledger/runs/{id}/confirm，放弃请调用 /cancel。"""
-    entity = _entity(request.auth.user, form.entity)
+    entity = entity_in_scope(request.auth.user, form.entity)
     if entity is None:
         raise ApplicationError("请填写参保主体编码", field_errors={"entity": "必填"})
     run = services.ledger_upload_create(
@@ -462,7 +449,7 @@ def cancel(request: HttpRequest, run_id: int):
 def list_runs(request: HttpRequest, q: Query[RunQuery]):
     """上传、命令行导入、投递文件夹与接口同步的记录，新的在前；可按参保主体筛选。"""
     user = request.auth.user
-    runs = selectors.sync_run_list(user=user, entity=_entity(user, q.entity), limit=q.limit)
+    runs = selectors.sync_run_list(user=user, entity=entity_in_scope(user, q.entity), limit=q.limit)
     return [selectors.sync_run_data(r) for r in runs]
 
 
@@ -529,7 +516,7 @@ def list_discrepancies(request: HttpRequest, q: Query[DiscrepancyQuery]):
     """核对发现的差异（未参保、他单位参保、离职后仍缴、欠缴、基数不符、花名册外人员…），
     每条含涉及的月份、金额、计算依据与法规条文编号。默认只列未解决的（status=open），分页。"""
     user = request.auth.user
-    entity = _entity(user, q.entity)
+    entity = entity_in_scope(user, q.entity)
     employee: Employee | None = None
     if q.employee is not None:
         employee = employee_get(user=user, pk=q.employee)
@@ -561,7 +548,7 @@ def reconcile(request: HttpRequest, payload: Body[ReconcileIn]):
     """按花名册与台账重新计算差异（一个参保主体，或您负责的全部主体）。已不再出现的差异标记为已消除。
     请求体：`{"entity": "BJ01"}` 或 `{}`。"""
     user = request.auth.user
-    entity = _entity(user, payload.entity)
+    entity = entity_in_scope(user, payload.entity)
     # No entity: the service reconciles the caller's own entities (all of them for an HR admin).
     result = services.ledger_reconcile(actor=actor_for(request), entity=entity).to_dict()
     open_counts = selectors.discrepancy_counts(user=user, entity=entity)
@@ -582,7 +569,7 @@ def reconcile(request: HttpRequest, payload: Body[ReconcileIn]):
 def list_unknown_people(request: HttpRequest, q: Query[EntityQuery]):
     """政府数据中有缴费记录、但花名册中找不到的人员，及本单位为其缴纳的月数与金额。证件号码只返回掩码。"""
     user = request.auth.user
-    rows = selectors.unknown_people(user=user, entity=_entity(user, q.entity))
+    rows = selectors.unknown_people(user=user, entity=entity_in_scope(user, q.entity))
     return [
         {
             "id": r["person"].pk,
@@ -668,7 +655,7 @@ def _connector_data(c: Connector, last: SyncRun | None) -> dict[str, Any]:
 )
 def list_connectors(request: HttpRequest, q: Query[EntityQuery]):
     """投递文件夹和 HTTP 接口连接器（签名密钥不会返回）。"""
-    entity = _entity(request.auth.user, q.entity)
+    entity = entity_in_scope(request.auth.user, q.entity)
     qs = Connector.objects.filter(entity__in=selectors.entities_for(request.auth.user)).select_related(
         "entity"
     )

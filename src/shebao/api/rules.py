@@ -20,10 +20,9 @@ from pydantic import ConfigDict, Field
 
 from shebao.accounts.models import User
 from shebao.accounts.permissions import can_admin, can_edit_roster
-from shebao.api.auth import actor_for, read_auth, write_auth
+from shebao.api.auth import actor_for, entity_in_scope, read_auth, write_auth
 from shebao.api.schemas import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, ErrorOut, IsoDate, Out
 from shebao.core.exceptions import ApplicationError, PermissionDenied
-from shebao.ledger.selectors import entities_for
 from shebao.org.models import Department, Entity
 from shebao.rules import selectors, services
 from shebao.rules.kinds import KINDS
@@ -497,15 +496,8 @@ def list_findings(request: HttpRequest, q: Query[FindingQuery]):
     """您权限范围内的预警，默认只列未解除的（status=active），按期限排序（无期限的在后），分页。
     证件号码只返回掩码。"""
     user = request.auth.user
-    entity_id = None
-    if q.entity is not None and q.entity.strip():
-        entity = entities_for(user).filter(code=q.entity.strip()).first()
-        if entity is None:
-            raise ApplicationError(
-                f"参保主体“{q.entity.strip()}”不存在或不在您的权限范围内",
-                field_errors={"entity": "不存在或不在您的权限范围内"},
-            )
-        entity_id = entity.pk
+    entity = entity_in_scope(user, q.entity)
+    entity_id = entity.pk if entity else None
     qs = selectors.finding_list(
         user,
         selectors.FindingFilters(

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+import pytest
 from django.test import Client
 
 
@@ -31,3 +33,28 @@ class ApiClient:
 
 def field_errors(response) -> dict[str, str]:
     return {e["field"]: e["message"] for e in response.json()["errors"]}
+
+
+# --- fixtures (imported by the conftest of every test package that calls the API) -----------------
+
+
+@pytest.fixture
+def token_for(system) -> Callable[..., str]:
+    """Create a token for ``user`` and return its secret."""
+    from shebao.accounts.services import api_token_create
+
+    def make(user, scope: str = "read") -> str:
+        _, secret = api_token_create(actor=system, user=user, name=f"{user.username}-{scope}", scope=scope)
+        return secret
+
+    return make
+
+
+@pytest.fixture
+def api_as(client, token_for) -> Callable[..., ApiClient]:
+    """``api_as(admin, "write")`` → an ApiClient holding a fresh token of that user and scope."""
+
+    def make(user, scope: str = "read") -> ApiClient:
+        return ApiClient(client, token_for(user, scope))
+
+    return make

@@ -35,18 +35,6 @@ PDF = b"%PDF-1.4\n% receipt\n%%EOF\n"
 
 
 @pytest.fixture
-def api_as(client, system):
-    """``api_as(admin, "write")`` → an ApiClient holding a fresh token of that user and scope."""
-    from shebao.accounts.services import api_token_create
-
-    def make(user, scope: str = "read") -> ApiClient:
-        _, secret = api_token_create(actor=system, user=user, name=f"{user.username}-{scope}", scope=scope)
-        return ApiClient(client, secret)
-
-    return make
-
-
-@pytest.fixture
 def data(org, make_employee):
     """An unregistered newcomer at 北京 and one at 深圳 (registration findings as of 2025-07-02)."""
     out = {}

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from shebao.api.tests.helpers import api_as, token_for  # noqa: F401 (the API client fixtures)
+
 
 @pytest.fixture
 def library(db):
@@ -9,16 +11,3 @@ def library(db):
     from shebao.law.services import law_library_load
 
     law_library_load()
-
-
-@pytest.fixture
-def api_as(client, system):
-    """``api_as(user)`` → an ApiClient with a fresh read token of that user."""
-    from shebao.accounts.services import api_token_create
-    from shebao.api.tests.helpers import ApiClient
-
-    def make(user, scope: str = "read") -> ApiClient:
-        _, secret = api_token_create(actor=system, user=user, name=f"{user.username}-{scope}", scope=scope)
-        return ApiClient(client, secret)
-
-    return make
