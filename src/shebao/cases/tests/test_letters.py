@@ -536,19 +536,6 @@ def test_send_checks_the_days(bj_letter, login, clerk):
     assert bj_letter.sent_at is None
 
 
-@pytest.fixture
-def email_channel(system):
-    from shebao.notify.services import channel_create
-
-    return channel_create(
-        actor=system,
-        kind="email",
-        name="员工邮箱",
-        config={"host": "127.0.0.1", "port": 9, "security": "none", "from": "hr@example.com"},
-        for_people=True,
-    )
-
-
 def test_send_and_withdraw(hr, make_employee, login, clerk, manager, email_channel):
     case = onboarding_case(hr, make_employee, email="lisi@example.com")
     letter = services.letter_issue(actor=hr, case=case)

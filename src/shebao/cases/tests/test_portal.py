@@ -54,20 +54,6 @@ def letter(hr, employee):
 
 
 @pytest.fixture
-def email_channel(db, system):
-    """A for-people email channel, so letters can be sent (the message is only queued here)."""
-    from shebao.notify.services import channel_create
-
-    return channel_create(
-        actor=system,
-        kind="email",
-        name="员工邮箱",
-        config={"host": "127.0.0.1", "port": 9, "security": "none", "from": "hr@example.com"},
-        for_people=True,
-    )
-
-
-@pytest.fixture
 def link(letter) -> str:
     """A fresh link to the letter (made directly; ``sent`` below goes through letter_send)."""
     return _url(request_create(letter=letter, now=timezone.now()))
