@@ -46,6 +46,7 @@ INSTALLED_APPS = [
     "shebao.rules",
     "shebao.notify",
     "shebao.cases",
+    "shebao.evidence",
     "shebao.api",
     "shebao.web",
     "shebao.demo",

@@ -775,6 +775,7 @@ def employee_message_enqueue(
     key: str,
     context: dict[str, Any],
     kinds: Iterable[str] = EMPLOYEE_KINDS,
+    ref: dict[str, Any] | None = None,
     now: dt.datetime | None = None,
 ) -> list[Notification]:
     """Write the messages of ``event`` (``case_letter``: a letter's link; ``otp``: a one-time
@@ -789,8 +790,9 @@ def employee_message_enqueue(
     Keyed ``<key>:c<channel>:e<employee>``: called again with the same ``key`` it writes nothing
     and returns the rows already written. ``context`` holds plain values (text, numbers, lists,
     dicts) for the templates; ``employee_name`` and ``company`` default to the employee's. The
-    messages are immediate: no quiet hours, no digest, never merged. Returns the rows (none when
-    the employee cannot be reached)."""
+    messages are immediate: no quiet hours, no digest, never merged. ``ref`` (case id, letter
+    number) says what the message is about: each delivery attempt goes into the evidence ledger
+    with it. Returns the rows (none when the employee cannot be reached)."""
     from shebao.accounts.models import User
     from shebao.roster.models import PHONE_PURPOSE as EMP_PHONE
 
@@ -815,6 +817,8 @@ def employee_message_enqueue(
         "context": {k: (SECRET_MASK if k in secrets else v) for k, v in full.items()},
         "link": str(full.get("link") or ""),
     }
+    if ref:  # what the message is about (case id, letter number): kept with its evidence
+        extra["ref"] = {str(k): v for k, v in ref.items() if isinstance(v, str | int)}
     if secrets:
         extra["secret_enc"] = crypto.encrypt(json.dumps(secrets, ensure_ascii=False), purpose=CONTEXT_PURPOSE)
 
@@ -1169,6 +1173,7 @@ def _deliver(n: Notification, now: dt.datetime, *, test: bool = False) -> str:
         done["extra"] = {k: v for k, v in n.extra.items() if k not in ("secret_enc", "rendered_enc")}
     with transaction.atomic():
         attempt.save()
+        _evidence(n, attempt)
         N.objects.filter(pk=n.pk).update(
             status=N.Status.SENT,
             sent_at=now,
@@ -1201,6 +1206,7 @@ def _failed(n, channel, attempt, exc: TransportError, now, started, *, test: boo
     broken = exc.channel_broken or (too_old and not exc.permanent)
     with transaction.atomic():
         attempt.save()
+        _evidence(n, attempt)
         if give_up:
             N.objects.filter(pk=n.pk).update(
                 status=N.Status.FAILED, lease_until=None, last_error=error[:2000]
@@ -1223,6 +1229,15 @@ def _failed(n, channel, attempt, exc: TransportError, now, started, *, test: boo
     if give_up:
         return "failed"
     return "paused" if exc.retry_after else "retry"
+
+
+def _evidence(n: Notification, attempt: DeliveryAttempt) -> None:
+    """A message to an employee is evidence (the letter's link reached them, or did not): each
+    attempt goes into the evidence ledger with the receipt or the error."""
+    if n.audience == "employee":
+        from shebao.evidence.recorders import delivery_record
+
+        delivery_record(n, attempt)
 
 
 def _alert_admins(channel: Channel, error: str, now: dt.datetime) -> None:

@@ -193,6 +193,7 @@ def ack_otp_send(*, request: AckRequest, now: dt.datetime | None = None) -> dt.d
                 "company": request.letter.case.entity.name,
             },
             kinds=("sms",),
+            ref={"case": request.letter.case_id, "letter": request.letter.number},
             now=now,
         )
     # a code is no use in a minute's time: send it now, not at the next flush

@@ -97,19 +97,25 @@ def event_add(
     attachment: Attachment | None = None,
     at: dt.datetime | None = None,
 ) -> CaseEvent:
-    """Append one row to the case's timeline (call inside the service's transaction)."""
-    return CaseEvent.objects.create(
-        case=case,
-        kind=kind,
-        at=at or timezone.now(),
-        actor=actor.user,
-        actor_label=label_of(actor)[:150],
-        text=text,
-        data=data or {},
-        step=step,
-        letter=letter,
-        attachment=attachment,
-    )
+    """Append one row to the case's timeline and its entry in the evidence ledger (call inside
+    the service's transaction: both commit with the change)."""
+    from shebao.evidence.recorders import case_event_record
+
+    with transaction.atomic():
+        event = CaseEvent.objects.create(
+            case=case,
+            kind=kind,
+            at=at or timezone.now(),
+            actor=actor.user,
+            actor_label=label_of(actor)[:150],
+            text=text,
+            data=data or {},
+            step=step,
+            letter=letter,
+            attachment=attachment,
+        )
+        case_event_record(event)
+    return event
 
 
 # --- templates ----------------------------------------------------------------------------------
@@ -400,6 +406,7 @@ def case_open(
 ) -> Case:
     """Open a case from a finding (or for an employee). A finding that already has an open
     case gives that case back (opening twice changes nothing)."""
+    from shebao.evidence.recorders import status_check_record
     from shebao.rules.models import Finding
 
     _can_handle(actor)
@@ -467,6 +474,7 @@ def case_open(
                     "finding_title": finding.title if finding is not None else None,
                 },
             )
+            status_check_record(case=case, finding=finding, actor=actor)
             _start_step(case, definition.step(definition.start), actor, now)
             case.save()
             if finding is not None and finding.status == Finding.Status.OPEN and actor.user is not None:

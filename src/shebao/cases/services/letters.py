@@ -557,6 +557,7 @@ def letter_send(
                 "link_code": request.short,  # for SMS templates that hold the address themselves
                 "expires": timezone.localtime(request.expires_at).strftime("%Y-%m-%d %H:%M"),
             },
+            ref={"case": case.pk, "letter": letter.number},
             now=now,
         )
         channels = sorted({r.channel.kind for r in rows})
