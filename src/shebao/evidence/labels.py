@@ -26,6 +26,7 @@ KIND_LABELS = {
     "case.closed": _("结案"),
     "case.cancelled": _("撤销案件"),
     "status.checked": _("核查参保状态"),
+    "finding.opened": _("发现预警"),
     "delivery.attempt": _("消息投递"),
     "source.applied": _("导入政府数据"),
     "chain.checkpoint": _("每日校验点"),
@@ -78,6 +79,9 @@ def entry_summary(entry) -> str:
         if finding:
             text = f"预警「{finding.get('title', '')}」；" + text
         return text
+    if kind == "finding.opened":
+        amount = f"，涉及金额 {p['amount']} 元" if p.get("amount") else ""
+        return f"规则「{p.get('rule_name', '')}」：{p.get('title', '')}{amount}"
     if kind == "delivery.attempt":
         ok = "成功" if p.get("ok") else ("失败：" + (p.get("error") or p.get("error_code") or ""))
         receipt = f"，回执 {p['provider_id']}" if p.get("provider_id") else ""

@@ -18,7 +18,7 @@ import datetime as dt
 from decimal import Decimal
 from typing import Any
 
-from shebao.evidence.services import at_text, entry_append
+from shebao.evidence.services import at_text, entries_append_many, entry_append
 
 
 def plain(value: Any) -> Any:
@@ -221,3 +221,56 @@ def source_run_record(run) -> None:
         entity_id=run.entity_id,
         subject=f"run:{run.pk}",
     )
+
+
+def findings_opened_record(transitions) -> int:
+    """Findings that opened (new, or open again) in an evaluation: what the system found, when,
+    with the facts it found it on — one entry each, written with the transitions."""
+    from shebao.rules.models import Finding
+
+    ids = sorted({t.finding_id for t in transitions if t.to_status == "open"})
+    items: list[dict[str, Any]] = []
+    fields = (
+        "id",
+        "key",
+        "kind",
+        "rule_id",
+        "rule__name",
+        "title",
+        "severity",
+        "details",
+        "citations",
+        "deadline",
+        "amount",
+        "employee_id",
+        "entity_id",
+        "first_seen_at",
+    )
+    for i in range(0, len(ids), 900):
+        for row in Finding.objects.filter(pk__in=ids[i : i + 900]).order_by("id").values_list(*fields):
+            f = dict(zip(fields, row, strict=True))
+            items.append(
+                {
+                    "kind": "finding.opened",
+                    "employee_id": f["employee_id"],
+                    "entity_id": f["entity_id"],
+                    "subject": f"finding:{f['key']}"[:120],
+                    "payload": plain(
+                        {
+                            "finding": f["id"],
+                            "key": f["key"],
+                            "kind": f["kind"],
+                            "rule": f["rule_id"],
+                            "rule_name": f["rule__name"],
+                            "title": f["title"],
+                            "severity": f["severity"],
+                            "details": f["details"],
+                            "citations": f["citations"],
+                            "deadline": f["deadline"],
+                            "amount": f["amount"],
+                            "first_seen_at": f["first_seen_at"],
+                        }
+                    ),
+                }
+            )
+    return entries_append_many(items, actor="系统（预警规则）")

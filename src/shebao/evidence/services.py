@@ -12,7 +12,7 @@ import logging
 import time
 from typing import Any
 
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 
 from shebao.core.context import Actor
@@ -110,6 +110,65 @@ def entry_append(
         )
         Head.objects.filter(pk=1).update(seq=entry.seq, hash=entry.hash)
     return entry
+
+
+def entries_append_many(items: list[dict[str, Any]], *, actor: Actor | str | None) -> int:
+    """Append many entries at once (a first evaluation opens thousands of findings): one lock,
+    one look-up of the streams' last hashes, one bulk insert. Each item: ``kind``, ``payload``,
+    optional ``employee_id``, ``entity_id``, ``subject``. Same links and hashes as one by one."""
+    from shebao.core.bulk import insert_rows
+
+    if not items:
+        return 0
+    label = actor_text(actor)
+    moment = at_text(timezone.now())
+    with transaction.atomic():
+        head = _head_locked()
+        streams = sorted({f"e{i['employee_id']}" for i in items if i.get("employee_id")})
+        last: dict[str, str] = {}
+        for i in range(0, len(streams), 500):
+            chunk = streams[i : i + 500]
+            tops = (
+                Entry.objects.filter(stream__in=chunk)
+                .values("stream")
+                .annotate(top=models.Max("seq"))
+                .values_list("top", flat=True)
+            )
+            last.update(Entry.objects.filter(seq__in=list(tops)).values_list("stream", "hash"))
+        seq, prev = head.seq, head.hash
+        rows = []
+        for item in items:
+            seq += 1
+            employee_id = item.get("employee_id")
+            stream = f"e{employee_id}" if employee_id else ""
+            text = canonical(item["payload"]).decode("utf-8")
+            header = {
+                "seq": seq,
+                "at": moment,
+                "kind": item["kind"][:40],
+                "actor": label,
+                "stream": stream,
+                "case": "",
+                "subject": (item.get("subject") or "")[:120],
+                "payload_sha256": payload_digest(text),
+                "prev": prev,
+                "stream_prev": last.get(stream, GENESIS) if stream else "",
+            }
+            header["hash"] = prev = entry_hash(header)
+            if stream:
+                last[stream] = prev
+            rows.append(
+                header
+                | {
+                    "payload": text,
+                    "employee_id": employee_id,
+                    "case_id": None,
+                    "entity_id": item.get("entity_id"),
+                }
+            )
+        insert_rows(Entry, rows)
+        Head.objects.filter(pk=1).update(seq=seq, hash=prev)
+    return len(rows)
 
 
 # --- verification ---------------------------------------------------------------------------------

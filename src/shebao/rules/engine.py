@@ -437,6 +437,9 @@ def transitions_record(transitions: list[FindingTransition]) -> None:
         created = _insert_transitions(transitions)
     notifications_enqueue(transitions=created)
     if any(t.to_status == "open" for t in created):
+        from shebao.evidence.recorders import findings_opened_record
+
+        findings_opened_record(created)
         from shebao.cases.tasks import cases_auto_open_on_commit
 
         cases_auto_open_on_commit()

@@ -270,3 +270,39 @@ def test_a_case_walk_leaves_its_evidence(org, make_employee, admin):
     assert stream[0].stream_prev == GENESIS
     assert all(b.stream_prev == a.hash for a, b in zip(stream, stream[1:], strict=False))
     assert chain_verify().result == "ok"
+
+
+@pytest.mark.django_db
+def test_bulk_append_links_like_one_by_one():
+    from shebao.evidence.services import entries_append_many
+
+    (a,) = _add(1, employee_id=5)
+    count = entries_append_many(
+        [
+            {"kind": "finding.opened", "payload": {"n": 1}, "employee_id": 5},
+            {"kind": "finding.opened", "payload": {"n": 2}, "employee_id": 6},
+            {"kind": "finding.opened", "payload": {"n": 3}},
+            {"kind": "finding.opened", "payload": {"n": 4}, "employee_id": 5},
+        ],
+        actor=SYSTEM,
+    )
+    (last,) = _add(1, employee_id=6)
+    rows = list(Entry.objects.order_by("seq"))
+    assert count == 4 and [r.seq for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert rows[1].stream_prev == a.hash and rows[4].stream_prev == rows[1].hash
+    assert rows[2].stream_prev == GENESIS and last.stream_prev == rows[2].hash
+    assert all(entry_hash(r.header()) == r.hash for r in rows)
+    assert chain_verify().result == "ok"
+
+
+@pytest.mark.django_db
+def test_findings_opened_by_an_evaluation_are_in_the_chain(org, make_employee):
+    from shebao.cases.testing.factories import medical_finding
+
+    finding = medical_finding(org, make_employee)
+    entry = Entry.objects.get(kind="finding.opened", employee_id=finding.employee_id)
+    payload = json.loads(entry.payload)
+    assert payload["key"] == finding.key and payload["kind"] == "medical_interrupted"
+    assert payload["title"] == finding.title and payload["details"] == json.loads(json.dumps(finding.details))
+    assert entry.stream == f"e{finding.employee_id}"
+    assert chain_verify().result == "ok"
