@@ -113,6 +113,8 @@ EVENT_LABELS = {
     "channel_failing": _("通道故障"),
     "case_letter": _("函件送达（给员工）"),
     "otp": _("验证码（给员工）"),
+    "evidence_checkpoint": _("证据链校验点（给审计员）"),
+    "evidence_broken": _("证据链校验失败（给审计员和人事管理员）"),
 }
 
 

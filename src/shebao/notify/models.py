@@ -72,6 +72,10 @@ class Notification(models.Model):
         # never held for quiet hours nor merged into a digest.
         CASE_LETTER = "case_letter", _("函件送达")
         OTP = "otp", _("验证码")
+        # Messages to the auditors and HR admins about the evidence ledger, worded from the
+        # context their sender gives (``services.staff_message_enqueue``).
+        EVIDENCE_CHECKPOINT = "evidence_checkpoint", _("证据链校验点")
+        EVIDENCE_BROKEN = "evidence_broken", _("证据链校验失败")
 
     class Mode(models.TextChoices):
         IMMEDIATE = "immediate", _("立即")
@@ -167,7 +171,8 @@ class MessageTemplate(models.Model):
         SMS = "sms", _("短信模板参数")
 
     # A rule kind code (medical_interrupted …), or: finding (every kind), employee (to the
-    # employee), digest, test, channel_failing, case_letter, otp.
+    # employee), digest, test, channel_failing, case_letter, otp, evidence_checkpoint,
+    # evidence_broken.
     event = models.CharField(_("事件"), max_length=40)
     format = models.CharField(_("格式"), max_length=10, choices=Format.choices)
     language = models.CharField(_("语言"), max_length=10, choices=settings.LANGUAGES, default="zh-hans")

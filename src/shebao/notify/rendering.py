@@ -20,10 +20,23 @@ from django.utils import timezone, translation
 from shebao.core.exceptions import ApplicationError
 
 DEFAULTS = Path(__file__).resolve().parent / "messages"
-EVENTS_FIXED = ("finding", "employee", "digest", "test", "channel_failing", "case_letter", "otp")
+EVENTS_FIXED = (
+    "finding",
+    "employee",
+    "digest",
+    "test",
+    "channel_failing",
+    "case_letter",
+    "otp",
+    "evidence_checkpoint",
+    "evidence_broken",
+)
 # Messages to an employee about their case, worded from the context their sender gives
 # (``services.employee_message_enqueue``), not from a finding.
 EMPLOYEE_EVENTS = ("case_letter", "otp")
+# Messages to staff about the system itself (``services.staff_message_enqueue``), with their
+# severity: the evidence chain's daily checkpoint, and verification finding it broken.
+STAFF_EVENTS = {"evidence_checkpoint": "info", "evidence_broken": "critical"}
 MAX_TEMPLATE = 20_000
 SMS_PARAM_MAX = 35  # Aliyun's cap on a notification template's variable (Tencent's is lower)
 
@@ -235,4 +248,30 @@ def sample_employee_context(event: str, language: str = "zh-hans") -> dict[str, 
         "expires": "2026-12-15 18:00",
         "link": link("/a/s/Xy3kQ9mPb2Lw/"),
         "link_code": "Xy3kQ9mPb2Lw",
+    }
+
+
+def sample_staff_context(event: str, language: str = "zh-hans") -> dict[str, Any]:
+    """Made-up values for previewing the templates of messages to staff about the evidence chain."""
+    english = language.startswith("en")
+    if event == "evidence_broken":
+        message = "Entry 1203: content changed" if english else "第 1203 条：内容被改动（载荷哈希不符）"
+        return {
+            "checked_at": "2026-11-28 03:30",
+            "entries": 15230,
+            "checkpoints": 42,
+            "problem_count": 1,
+            "first_bad_seq": 1203,
+            "problems": [{"code": "payload", "message": message, "seq": 1203}],
+            "more": 0,
+        }
+    return {
+        "date": "2026-11-28",
+        "created_at": "2026-11-28 00:05:00",
+        "head_seq": 15230,
+        "head_hash": "9f2c4e7a1b3d5f60" * 4,
+        "key_fingerprint": "3b7e:0c1d:9a2f:4e6b:8c0d:2e4f:6a8b:0c1d",
+        "tsa_time": "2026-11-28 00:05:01",
+        "tsa_url": "https://tsa.example.com/tsr",
+        "tsa_error": "",
     }

@@ -460,6 +460,8 @@ def _preview_context(event: str, language: str, finding) -> dict[str, Any]:
 
     if event in rendering.EMPLOYEE_EVENTS:
         return rendering.sample_employee_context(event, language)
+    if event in rendering.STAFF_EVENTS:
+        return rendering.sample_staff_context(event, language)
     if event == "test":
         return {
             "channel": "示例通道",
@@ -926,6 +928,103 @@ def _redact(out: rendering.Rendered, secrets: list[str]) -> rendering.Rendered:
     )
 
 
+# --- messages to staff about the system itself ---------------------------------------------------
+
+
+def staff_message_enqueue(
+    *,
+    event: str,
+    key: str,
+    context: dict[str, Any],
+    channel: Channel | None = None,
+    roles: Iterable[str] = ("auditor", "hr_admin"),
+    now: dt.datetime | None = None,
+) -> list[Notification]:
+    """Write a message about the system itself (``evidence_checkpoint``: the evidence chain's
+    daily head; ``evidence_broken``: its verification found problems) to the active users of
+    ``roles``: an in-app row each (delivered here) and, with ``channel``, one outbox row through
+    it — a single one to a group robot, a webhook or an email channel with fixed recipients, else
+    one per user to their email address (email) or mobile number (SMS, work notices). A disabled
+    channel's rows wait until it is enabled again.
+
+    Keyed ``<key>:c<channel>:u<user>`` (``:g`` for the group): called again with the same ``key``
+    it writes nothing and returns the rows already written. ``context`` holds plain values for
+    the templates. Pending rows are sent by the flush (with its retries) once the caller's
+    transaction commits. Returns the rows."""
+    from shebao.accounts.models import User
+
+    if event not in rendering.STAFF_EVENTS:
+        raise ValueError(
+            f"事件“{event}”不是给工作人员的系统消息（可选：{'、'.join(rendering.STAFF_EVENTS)}）"
+        )
+    key = str(key or "").strip()
+    if not key or len(key) > 64 or ":" in key:
+        raise ValueError(f"幂等键“{key}”无效（1–64 个字符，不含冒号）")
+    if not isinstance(context, dict):
+        raise TypeError("context 应为字典")
+    _check_plain(context)
+    now = now or timezone.now()
+    users = list(
+        User.objects.filter(is_active=True, role__in=list(roles)).order_by("id").values_list("id", "email")
+    )
+    inapp = inapp_channel()
+    destinations: list[tuple[Channel, str, int | None, str]] = [
+        (inapp, "", uid, f"u{uid}") for uid, _e in users
+    ]
+    if channel is not None and channel.kind != "inapp":
+        if not transport_class(channel.kind).personal or channel.config.get("to"):
+            destinations.append((channel, "", None, "g"))
+        else:  # a personal channel without fixed recipients: each user's own address
+            phones = dict(
+                Preference.objects.filter(user_id__in=[uid for uid, _e in users])
+                .exclude(phone_enc="")
+                .values_list("user_id", "phone_enc")
+            )
+            for uid, email in users:
+                if channel.kind == "email":
+                    address = email
+                else:
+                    address = crypto.decrypt(phones[uid], purpose=PHONE_PURPOSE) if uid in phones else ""
+                if address:
+                    destinations.append((channel, address, uid, f"u{uid}"))
+    keys = [f"{key}:c{c.pk}:{dest}" for c, _a, _u, dest in destinations]
+    existing = set(N.objects.filter(idempotency_key__in=keys).values_list("idempotency_key", flat=True))
+    rows: list[Notification] = []
+    for (target, address, uid, dest), idem in zip(destinations, keys, strict=True):
+        if idem in existing:
+            continue
+        delivered = target.kind == "inapp"
+        n = Notification(
+            event=event,
+            channel=target,
+            user_id=uid,
+            address_enc=crypto.encrypt(address, purpose=ADDRESS_PURPOSE) if address else "",
+            address_masked=_mask(address),
+            dest_key=dest,
+            severity=rendering.STAFF_EVENTS[event],
+            mode=N.Mode.IMMEDIATE,
+            idempotency_key=idem,
+            status=N.Status.SENT if delivered else N.Status.PENDING,
+            sent_at=now if delivered else None,
+            due_at=now,
+            next_attempt_at=now,
+            created_at=now,
+            extra={"context": context},
+        )
+        if delivered:  # the row is the message, worded now (from its context, like an employee's)
+            out = _render_employee(n, fmt="text", language=target.language, names=[])
+            n.subject, n.body, n.rendered = out.subject[:300], out.text, True
+        rows.append(n)
+    if rows:
+        N.objects.bulk_create(rows, ignore_conflicts=True)  # a concurrent call's rows stay theirs
+        if any(r.status == N.Status.PENDING for r in rows):
+            transaction.on_commit(_flush_soon)
+    by_key = {
+        n.idempotency_key: n for n in N.objects.filter(idempotency_key__in=keys).select_related("channel")
+    }
+    return [by_key[k] for k in keys if k in by_key]
+
+
 def notifications_flush_one(*, notification: Notification, now: dt.datetime | None = None) -> str:
     """Send one pending notification now — claimed, rendered, sent and recorded exactly as the
     flush does (a one-time code must not wait for the worker). Call it after the transaction
@@ -1320,6 +1419,9 @@ def _render(n: Notification, transport: Transport) -> None:
             "sent_at": timezone.localtime(n.created_at).strftime("%Y-%m-%d %H:%M"),
         }
         event, fallback, extra = "test", None, dict(n.extra)
+    elif n.event in rendering.STAFF_EVENTS:
+        context = dict(n.extra.get("context") or {})
+        event, fallback, extra = n.event, None, dict(n.extra)
     else:
         context = {"channel": n.channel.name, "kind_label": "", "error": n.body}
         event, fallback, extra = "channel_failing", None, dict(n.extra)
@@ -1458,6 +1560,7 @@ __all__ = [
     "notifications_flush",
     "notifications_flush_one",
     "preference_update",
+    "staff_message_enqueue",
     "template_preview",
     "template_reset",
     "template_save",
