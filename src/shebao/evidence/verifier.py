@@ -96,47 +96,56 @@ class ChainState:
     checked: int = 0
 
     def feed(self, entry: dict[str, Any], *, payload_text: str | None) -> Iterator[Problem]:
+        # Called once per entry of the whole ledger (a million and more): the wording of a
+        # problem is only put together when there is one.
         seq = entry.get("seq")
-        where = f"第 {seq} 条（{entry.get('kind', '?')}）"
-        if payload_text is not None and payload_digest(payload_text) != entry.get("payload_sha256"):
-            yield Problem("payload", f"{where}的内容被改动：内容的 SHA-256 与记录的摘要不符", seq=seq)
+        get = entry.get
+
+        def where() -> str:
+            return f"第 {seq} 条（{get('kind', '?')}）"
+
+        if payload_text is not None and payload_digest(payload_text) != get("payload_sha256"):
+            yield Problem("payload", f"{where()}的内容被改动：内容的 SHA-256 与记录的摘要不符", seq=seq)
         try:
             computed = entry_hash(entry)
         except KeyError as exc:
-            yield Problem("format", f"{where}缺少字段 {exc.args[0]}", seq=seq)
+            yield Problem("format", f"{where()}缺少字段 {exc.args[0]}", seq=seq)
             return
-        if computed != entry.get("hash"):
-            yield Problem("hash", f"{where}的记录被改动：按其字段重新计算的哈希与记录的哈希不符", seq=seq)
+        if computed != get("hash"):
+            yield Problem("hash", f"{where()}的记录被改动：按其字段重新计算的哈希与记录的哈希不符", seq=seq)
+        last_seq = self.last_seq
         if self.full:
-            expected_seq = 1 if self.last_seq is None else self.last_seq + 1
+            expected_seq = 1 if last_seq is None else last_seq + 1
             if seq != expected_seq:
-                if isinstance(seq, int) and self.last_seq is not None and seq > expected_seq:
+                if isinstance(seq, int) and last_seq is not None and seq > expected_seq:
                     gap = f"第 {expected_seq} 至 {seq - 1} 条缺失（被删除）"
-                elif isinstance(seq, int) and self.last_seq is None and seq > 1:
+                elif isinstance(seq, int) and last_seq is None and seq > 1:
                     gap = f"第 1 至 {seq - 1} 条缺失（被删除）"
                 else:
-                    gap = f"顺序错乱（上一条是第 {self.last_seq} 条）"
-                yield Problem("sequence", f"序号不连续：第 {expected_seq} 条之后是{where}，{gap}", seq=seq)
-            if entry.get("prev") != self.last_hash:
-                before = "链的开头" if self.last_seq is None else f"第 {self.last_seq} 条"
+                    gap = f"顺序错乱（上一条是第 {last_seq} 条）"
+                yield Problem("sequence", f"序号不连续：第 {expected_seq} 条之后是{where()}，{gap}", seq=seq)
+            if get("prev") != self.last_hash:
+                before = "链的开头" if last_seq is None else f"第 {last_seq} 条"
                 yield Problem(
                     "link",
-                    f"{where}与{before}衔接不上：它记录的上一条哈希与{before}的哈希不符"
+                    f"{where()}与{before}衔接不上：它记录的上一条哈希与{before}的哈希不符"
                     f"（{before}被改动，或两者之间的记录被删除、插入或调换了顺序）",
                     seq=seq,
                 )
-        stream = entry.get("stream") or ""
+        own = get("hash", "")
+        stream = get("stream") or ""
         if stream:
-            expected = self.streams.get(stream, GENESIS)
-            if entry.get("stream_prev") != expected:
+            streams = self.streams
+            if get("stream_prev") != streams.get(stream, GENESIS):
                 yield Problem(
                     "stream",
-                    f"{where}与同一员工的上一条记录衔接不上（其间的记录被删除、插入、调换或改动）",
+                    f"{where()}与同一员工的上一条记录衔接不上（其间的记录被删除、插入、调换或改动）",
                     seq=seq,
                 )
-            self.streams[stream] = entry.get("hash", "")
-        self.last_seq = seq if isinstance(seq, int) else self.last_seq
-        self.last_hash = entry.get("hash", "")
+            streams[stream] = own
+        if isinstance(seq, int):
+            self.last_seq = seq
+        self.last_hash = own
         self.checked += 1
 
 
@@ -349,6 +358,7 @@ def verify_bundle(path: str | Path) -> BundleReport:
                 )
             )
     # Files the entries vouch for: a letter's or an upload's SHA-256 in the ledger must be the file's.
+    by_seq = {e.get("seq"): e for e in entries}
     for item in listed.values():
         vouched = item.get("entry_sha256")
         if vouched and vouched != item.get("sha256"):
@@ -356,6 +366,16 @@ def verify_bundle(path: str | Path) -> BundleReport:
                 Problem(
                     "file_changed",
                     f"文件 {item['path']} 的 SHA-256 与证据链记录（第 {item.get('entry')} 条）中的不符",
+                    path=item["path"],
+                )
+            )
+        elif "entry" in item and entries and not _states(by_seq.get(item["entry"]), item.get("sha256")):
+            # The ledger itself (not only the manifest) must name the file's hash.
+            problems.append(
+                Problem(
+                    "file_changed",
+                    f"文件 {item['path']}：证据链第 {item['entry']} 条记录中没有写明这个 SHA-256",
+                    seq=item["entry"] if isinstance(item["entry"], int) else None,
                     path=item["path"],
                 )
             )
@@ -368,6 +388,30 @@ def verify_bundle(path: str | Path) -> BundleReport:
         key_fingerprint=key_fingerprint(public_pem) if public_pem else "",
         signature=signature,
     )
+
+
+def _states(entry: dict[str, Any] | None, sha: Any) -> bool:
+    """Whether the entry's payload (or its digest) names ``sha``."""
+    if entry is None or not isinstance(sha, str):
+        return False
+    if entry.get("payload_sha256") == sha:
+        return True
+    text = entry.get("payload")
+    if not isinstance(text, str):
+        return False
+    try:
+        stack = [json.loads(text)]
+    except json.JSONDecodeError:
+        return False
+    while stack:
+        value = stack.pop()
+        if value == sha:
+            return True
+        if isinstance(value, dict):
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
 
 
 def _print(report: BundleReport, out: io.TextIOBase) -> None:
