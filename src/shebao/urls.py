@@ -25,5 +25,6 @@ urlpatterns = [
     path("notify/", include(("shebao.notify.urls", "notify"))),
     path("cases/", include(("shebao.cases.urls", "cases"))),
     path("a/", include(("shebao.cases.portal_urls", "portal"))),
+    path("evidence/", include("shebao.evidence.urls")),
     path("", include("shebao.web.urls")),
 ]

@@ -15,7 +15,20 @@ from ninja.openapi.docs import Swagger
 from ninja.parser import Parser
 from ninja.renderers import JSONRenderer
 
-from shebao.api import calc, cases, employees, entities, errors, imports, law, ledger, notify, policy, rules
+from shebao.api import (
+    calc,
+    cases,
+    employees,
+    entities,
+    errors,
+    evidence,
+    imports,
+    law,
+    ledger,
+    notify,
+    policy,
+    rules,
+)
 from shebao.api.auth import read_auth
 
 
@@ -62,3 +75,4 @@ api.add_router("", ledger.router)
 api.add_router("", rules.router)
 api.add_router("", notify.router)
 api.add_router("", cases.router)
+api.add_router("", evidence.router)

@@ -28,6 +28,9 @@ ACTION_LABELS = {
     "user.create": gettext_lazy("新增用户"),
     "api_token.create": gettext_lazy("创建API令牌"),
     "api_token.revoke": gettext_lazy("吊销API令牌"),
+    "evidence.settings": gettext_lazy("修改证据链设置"),
+    "evidence.checkpoint": gettext_lazy("生成证据链校验点"),
+    "evidence.bundle_export": gettext_lazy("导出证据包"),
     "demo.seed": gettext_lazy("生成演示数据"),
     # Written by the Django admin (shebao.audit.admin.AuditedAdminMixin).
     "entity.update": gettext_lazy("修改参保主体"),
@@ -62,6 +65,7 @@ OBJECT_TYPE_LABELS = {
     "org.department": gettext_lazy("部门"),
     "accounts.user": gettext_lazy("用户"),
     "accounts.apitoken": gettext_lazy("API令牌"),
+    "evidence.settings": gettext_lazy("证据链设置"),
     "policy.policyfigure": gettext_lazy("政策数据"),
     "policy.policyperiod": gettext_lazy("政策期间"),
     "policy.entitypolicysetting": gettext_lazy("参保主体费率设置"),

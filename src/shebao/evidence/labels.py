@@ -54,6 +54,14 @@ def entry_summary(entry) -> str:
     """One line in Chinese: what the entry records."""
     kind = entry.kind if hasattr(entry, "kind") else entry.get("kind", "")
     p = payload_of(entry)
+    if kind == "case.opened":
+        data = p.get("data") or {}
+        parts = [f"流程「{data.get('template', '')}」第 {data.get('version', '')} 版"]
+        if data.get("finding_title"):
+            parts.append(f"预警：{data['finding_title']}")
+        if p.get("text"):
+            parts.append(p["text"])
+        return "；".join(parts)
     if kind.startswith("case."):
         parts = [p.get("text") or ""]
         if p.get("step"):

@@ -15,7 +15,7 @@ from typing import Any
 
 from django.utils import timezone
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task
+from huey.contrib.djhuey import db_periodic_task, db_task
 
 from shebao.core.context import Actor
 
@@ -41,13 +41,9 @@ def checkpoint_daily(*, now: dt.datetime | None = None):
 
 def verify_daily(*, now: dt.datetime | None = None):
     """Verify the chain; alert when it is broken. Returns the run."""
-    from shebao.evidence import outbound
     from shebao.evidence.services import chain_verify
 
-    run = chain_verify(via="worker", now=now)
-    if run.result == run.Result.BROKEN:
-        outbound.broken_alert(run)
-    return run
+    return chain_verify(via="worker", now=now)  # alerts the auditors itself when broken
 
 
 @db_periodic_task(crontab(minute="5", hour="0"))
@@ -61,3 +57,13 @@ def evidence_checkpoint_daily_task() -> dict[str, Any]:
 def evidence_verify_daily_task() -> dict[str, Any]:
     run = verify_daily()
     return {"run": run.pk, "result": run.result, "entries": run.entries, "first_bad_seq": run.first_bad_seq}
+
+
+@db_task()
+def checkpoint_publish_task(checkpoint_id: int) -> list[str]:
+    """Send a checkpoint to the auditors (and time-stamp it) outside the request that made it."""
+    from shebao.evidence.models import Checkpoint
+    from shebao.evidence.services import checkpoint_publish
+
+    cp = Checkpoint.objects.filter(pk=checkpoint_id).first()
+    return checkpoint_publish(checkpoint=cp).sent_to if cp is not None else []

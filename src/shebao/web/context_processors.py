@@ -11,10 +11,10 @@ from shebao.accounts.permissions import (
     can_view_audit,
     can_view_roster,
 )
+from shebao.evidence.selectors import can_view_evidence
 
 # Rooms still to be built are listed so the layout does not change as they arrive.
 UPCOMING = [
-    ("evidence", gettext_noop("证据存档")),
     ("reports", gettext_noop("风险报告")),
 ]
 
@@ -32,6 +32,8 @@ def navigation(request):
         items.append({"key": "ledger", "label": _("缴费台账"), "url": reverse("ledger:overview")})
         items.append({"key": "rules", "label": _("预警"), "url": reverse("rules:findings")})
         items.append({"key": "cases", "label": _("合规案件"), "url": reverse("cases:list")})
+        if can_view_evidence(user):
+            items.append({"key": "evidence", "label": _("证据存档"), "url": reverse("evidence:chain")})
         items.append({"key": "policy", "label": _("政策库"), "url": reverse("policy:list")})
         items.append({"key": "law", "label": _("法规库"), "url": reverse("law:index")})
         items.append({"key": "calc", "label": _("计算器"), "url": reverse("calc:index")})
