@@ -30,7 +30,7 @@ KIND_LABELS = {
     "delivery.attempt": _("消息投递"),
     "source.applied": _("导入政府数据"),
     "chain.checkpoint": _("每日校验点"),
-    "key.created": _("签名密钥"),
+    "key.created": _("签名密钥生成"),
     "bundle.exported": _("导出证据包"),
 }
 
