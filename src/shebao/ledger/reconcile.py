@@ -90,6 +90,7 @@ from django.db import connection, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone, translation
 
+from shebao.core.bulk import collector_paused
 from shebao.law.models import Article
 from shebao.ledger.models import ContributionRecord, Discrepancy, LedgerPerson
 from shebao.ledger.reconciliation.engine import BASE_TOLERANCE, EXEMPT_TYPES, EntityScan, chunks, units_map
@@ -225,7 +226,7 @@ def discrepancies_recompute(
 
     Explanations are stored text, so they are written in the product's language (Simplified
     Chinese) whatever language the request or command runs in."""
-    with translation.override(settings.LANGUAGE_CODE):
+    with translation.override(settings.LANGUAGE_CODE), collector_paused():
         return _recompute(
             entity=entity,
             employee_ids=employee_ids,

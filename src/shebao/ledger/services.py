@@ -30,7 +30,7 @@ from django.utils import timezone
 
 from shebao.audit.services import audit_record
 from shebao.core import crypto
-from shebao.core.bulk import insert_rows
+from shebao.core.bulk import collector_paused, insert_rows
 from shebao.core.context import Actor
 from shebao.core.exceptions import ApplicationError
 from shebao.imports.readers import ImportFileError
@@ -940,9 +940,10 @@ def ledger_facts_apply(*, run: SyncRun, rows: Iterable[F.SourceRow], keep_rows: 
     Rows with errors are not applied (their errors are returned with the row number); skipped
     rows are kept for traceability only. Returns counts, errors, and the people touched.
     """
-    applier = _Applier(run, keep_rows=keep_rows)
-    applier.apply(rows)
-    return applier.finish()
+    with collector_paused():  # millions of rows and facts, no reference cycles
+        applier = _Applier(run, keep_rows=keep_rows)
+        applier.apply(rows)
+        return applier.finish()
 
 
 # --- files ---------------------------------------------------------------------------------------

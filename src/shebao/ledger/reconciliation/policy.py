@@ -79,6 +79,8 @@ class EntityPolicy:
         self._terms: dict[tuple[int, bool], terms.PolicyPeriod] = {}
         self._bounds: dict[tuple[tuple[int, bool] | None, str], Bounds] = {}
         self._lines: dict[tuple, ContributionLine | str] = {}
+        # (period key, insurance) → the period without that insurance's bounds (line(bounded=False))
+        self._unbounded: dict[tuple[tuple[int, bool], Insurance], terms.PolicyPeriod] = {}
         self._overrides = bool(
             self.setting
             and any(
@@ -196,9 +198,12 @@ class EntityPolicy:
         period = self._terms[key]
         ins = Insurance(insurance)
         if not bounded and ins in period.items:
-            items = dict(period.items)
-            items[ins] = replace(items[ins], base_min=terms.MISSING, base_max=terms.MISSING)
-            period = replace(period, items=items)
+            try:
+                period = self._unbounded[(key, ins)]
+            except KeyError:
+                items = dict(period.items)
+                items[ins] = replace(items[ins], base_min=terms.MISSING, base_max=terms.MISSING)
+                period = self._unbounded[(key, ins)] = replace(period, items=items)
         try:
             result = contribution(period, month=YearMonth(mi // 12, mi % 12 + 1), base=base, insurances=[ins])
             value: ContributionLine | str = result.line(ins)

@@ -55,13 +55,42 @@ def fingerprint(
 
 
 def _ym(yyyymm: int) -> str:
-    return f"{yyyymm // 100:04d}-{yyyymm % 100:02d}"
+    try:
+        return _YM[yyyymm]
+    except KeyError:
+        text = f"{yyyymm // 100:04d}-{yyyymm % 100:02d}"
+        if len(_YM) < 10_000:
+            _YM[yyyymm] = text
+        return text
+
+
+_YM: dict[int, str] = {}  # yyyymm → "yyyy-mm": every row lists its months
 
 
 def span_text(months: list[int]) -> str:
     if len(months) == 1:
         return f"{_ym(months[0])} 共1个月"
     return f"{_ym(months[0])} 至 {_ym(months[-1])} 共{len(months)}个月"
+
+
+def json_plain(value: Any) -> Any:
+    """``json.loads(json.dumps(value, default=str))`` — what the detail reads back as from the
+    database — built directly: dicts with str keys, lists, str, int, float, bool and None are
+    copied as they are; anything else (a Decimal, a date, a tuple, a non-str key …) goes
+    through the JSON round trip itself."""
+    cls = value.__class__
+    if cls is str or cls is int or cls is float or cls is bool or value is None:
+        return value
+    if cls is dict:
+        out = {}
+        for k, v in value.items():
+            if k.__class__ is not str:
+                return json.loads(json.dumps(value, default=str))
+            out[k] = json_plain(v)
+        return out
+    if cls is list:
+        return [json_plain(v) for v in value]
+    return json.loads(json.dumps(value, default=str))
 
 
 def _label(insurance: str) -> str:
@@ -124,14 +153,34 @@ class RowBuilder:
         # (insurance, policy period, recorded base, expected base) → a base segment's figures:
         # thousands of findings share a few bases, and the wording of their figures is the same
         self._segments: dict[tuple, tuple[dict[str, Any], list[str], Decimal | None]] = {}
+        self._bounds: dict[tuple[int, str], tuple[Any, Decimal]] = {}  # (id(Bounds), which) → (it, q2 value)
 
     # --- inputs ---------------------------------------------------------------------------------
 
     def _load_records(self, findings: list[Finding]) -> None:
-        pids = sorted({r[0] for f in findings if "records" in f.facts for r in f.facts["records"]})
-        for chunk in chunks(pids):
+        """The records the findings list (``_recorded_sum``): only their insurances and months
+        are read (a person's after-leaving months are a few of years of records)."""
+        wanted: dict[int, tuple[set[str], list[int]]] = {}  # person → (insurances, [min, max] period)
+        for f in findings:
+            for pid, period, _unit in f.facts.get("records", ()):
+                hit = wanted.get(pid)
+                if hit is None:
+                    wanted[pid] = ({f.insurance}, [period, period])
+                    continue
+                hit[0].add(f.insurance)
+                span = hit[1]
+                if period < span[0]:
+                    span[0] = period
+                elif period > span[1]:
+                    span[1] = period
+        for chunk in chunks(sorted(wanted)):
+            insurances = sorted({i for pid in chunk for i in wanted[pid][0]})
+            low = min(wanted[pid][1][0] for pid in chunk)
+            high = max(wanted[pid][1][1] for pid in chunk)
             for row in (
-                ContributionRecord.objects.filter(person_id__in=chunk)
+                ContributionRecord.objects.filter(
+                    person_id__in=chunk, insurance__in=insurances, period__gte=low, period__lte=high
+                )
                 .order_by()
                 .values_list(
                     "person_id",
@@ -193,7 +242,7 @@ class RowBuilder:
         months = f.months
         who = f"e{f.employee_id}" if f.employee_id else f"p{f.person_id}"
         status_only = f.facts.get("status_only")
-        detail = json.loads(json.dumps(detail, default=str))
+        detail = json_plain(detail)
         return {
             "fingerprint": fingerprint(self.entity_id, f.kind, who, f.insurance, f.unit_id, months[0]),
             "entity_id": self.entity_id,
@@ -450,6 +499,14 @@ class RowBuilder:
         self._segments[cache_key] = value
         return value
 
+    def _bound(self, bd, which: str) -> Decimal:
+        """q2 of a bound's value (``which``: base_min / base_max), once per Bounds object."""
+        key = (id(bd), which)
+        hit = self._bounds.get(key)
+        if hit is None:
+            hit = self._bounds[key] = (bd, q2(getattr(bd, which).value))  # bd kept: its id stays its own
+        return hit[1]
+
     def _bases_text(self, f: Finding, segments: list[dict], what: str) -> str:
         parts = []
         for seg in segments:
@@ -457,7 +514,7 @@ class RowBuilder:
         return "；".join(parts)
 
     def _base_below_min(self, f: Finding) -> tuple[Decimal | None, dict, str]:
-        amount, segments, missing = self._base_amounts(f, lambda m, t, bd: q2(bd.base_min.value))
+        amount, segments, missing = self._base_amounts(f, lambda m, t, bd: self._bound(bd, "base_min"))
         detail = self._base_detail(f) | {"segments": segments, "missing": missing}
         detail["difference"] = _money(amount)
         text = f"{span_text(f.months)}{_label(f.insurance)}缴费基数低于下限：{self._bases_text(f, segments, '下限')}"
@@ -469,7 +526,7 @@ class RowBuilder:
         return amount, detail, text
 
     def _base_above_max(self, f: Finding) -> tuple[Decimal | None, dict, str]:
-        amount, segments, missing = self._base_amounts(f, lambda m, t, bd: q2(bd.base_max.value))
+        amount, segments, missing = self._base_amounts(f, lambda m, t, bd: self._bound(bd, "base_max"))
         detail = self._base_detail(f) | {"segments": segments, "missing": missing}
         detail["difference"] = _money(amount)
         text = f"{span_text(f.months)}{_label(f.insurance)}缴费基数高于上限：{self._bases_text(f, segments, '上限')}"
