@@ -136,7 +136,12 @@ def sync_run_finish(
         run.cursor = cursor
     if context is not None:
         run.context = context
-    run.save()
+    with transaction.atomic():
+        run.save()
+        if status in (SyncRun.Status.SUCCEEDED, SyncRun.Status.PARTIAL):
+            from shebao.evidence.recorders import source_run_record
+
+            source_run_record(run)  # what came in, with its SHA-256, into the evidence ledger
     return run
 
 

@@ -306,3 +306,33 @@ def test_findings_opened_by_an_evaluation_are_in_the_chain(org, make_employee):
     assert payload["title"] == finding.title and payload["details"] == json.loads(json.dumps(finding.details))
     assert entry.stream == f"e{finding.employee_id}"
     assert chain_verify().result == "ok"
+
+
+@pytest.mark.django_db
+def test_applied_government_data_is_in_the_chain(org, tmp_path):
+    """A file applied to the contribution ledger leaves its SHA-256 in the chain; a duplicate
+    file, which changes nothing, leaves nothing."""
+    import hashlib
+
+    from shebao.ledger.services import ledger_file_ingest
+
+    path = tmp_path / "202510_社保缴费明细.csv"
+    path.write_text(
+        "姓名,证件号码,费款所属期,险种,缴费基数,单位缴费,个人缴费,缴费状态\n"
+        "张三,110105199003070033,202510,企业职工基本养老保险,10000,1600,800,已实缴\n",
+        encoding="utf-8",
+    )
+
+    def ingest():
+        return ledger_file_ingest(entity=org["bj"], path=path, filename=path.name, source="cli", actor=SYSTEM)
+
+    run = ingest()
+    assert run.status == "succeeded", run.errors
+    entry = Entry.objects.get(kind="source.applied")
+    payload = json.loads(entry.payload)
+    assert (
+        payload["run"] == run.pk and payload["file_sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    )
+    assert entry.entity_id == org["bj"].pk and entry.subject == f"run:{run.pk}"
+    assert ingest().status == "duplicate"  # the same file again
+    assert Entry.objects.filter(kind="source.applied").count() == 1
