@@ -47,6 +47,7 @@ bench: install-test
 	$(BIN)/python bench/import_run.py
 	$(BIN)/python bench/ledger_run.py
 	$(BIN)/python bench/rules_run.py
+	$(BIN)/python bench/evidence_run.py
 
 clean:
 	rm -rf $(VENV) test-output .pytest_cache

@@ -1,6 +1,8 @@
-"""The demo's cases: a few findings taken into cases at different stages, so the cases list,
-the board and a timeline have something to show — while most findings stay open for a new user
-to take from finding to closed case themselves."""
+"""The demo's cases: two taken from finding to closed case with the employee's acknowledgement and
+uploads (``shebao.demo.closed``: their evidence bundles are complete), a few more left at
+different stages, so the cases list, the board and a timeline have something to show — while most
+findings stay open for a new user to take from finding to closed case themselves. Seeding ends
+with the day's evidence checkpoint."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import logging
 
 from shebao.core.context import Actor
 from shebao.core.exceptions import ApplicationError
+from shebao.demo.closed import demo_closed_cases
 
 logger = logging.getLogger(__name__)
 
@@ -21,10 +24,10 @@ PLAN = (
 )
 
 
-def demo_cases_setup(*, actor: Actor | None = None) -> list:
+def demo_cases_setup(*, actor: Actor | None = None, seed: int | None = None) -> list:
     """Open the demo cases (idempotent: nothing when any case exists). Returns the cases opened
     (a stage that cannot be reached — no due day for the back-pay calculator, say — leaves its
-    case at the step before)."""
+    case at the step before). ``seed``: the demo's (default: the one ``shebao seed`` used)."""
     from shebao.accounts.models import User
     from shebao.cases.models import Case
     from shebao.cases.services import (
@@ -49,7 +52,7 @@ def demo_cases_setup(*, actor: Actor | None = None) -> list:
     from shebao.roster.models import Employee
 
     visible = Employee.objects.filter(employee_scope(user)).values("id")
-    out = []
+    out = demo_closed_cases(hr=hr, admin=admin, visible=visible, seed=_seed() if seed is None else seed)
     for kind, stage in PLAN:
         finding = (
             Finding.objects.filter(kind=kind, status=Finding.Status.OPEN, employee__in=visible)
@@ -78,4 +81,23 @@ def demo_cases_setup(*, actor: Actor | None = None) -> list:
                 case_advance(actor=admin, case=case, choice="blocked", note="演示：员工仍在原单位参保")
         except ApplicationError as exc:  # the demo goes on without that one
             logger.warning("demo case for %s: %s", kind, exc.message)
+    _checkpoint()
     return out
+
+
+def _seed() -> int:
+    from shebao.audit.models import AuditEvent
+    from shebao.demo.services import SEED_ACTION
+
+    seeded = AuditEvent.objects.filter(action=SEED_ACTION).order_by("-id").first()
+    return int((seeded.changes or {}).get("seed", 2026)) if seeded else 2026
+
+
+def _checkpoint() -> None:
+    """The chain names the signing key, and the day's checkpoint records its head (as the daily
+    task would): the demo's evidence is anchored from the start."""
+    from shebao.evidence.services import checkpoint_create, key_announce
+
+    system = Actor.system(via="cli")
+    key_announce(actor=system)
+    checkpoint_create(actor=system)
