@@ -59,6 +59,8 @@ def inbox_item(n: Notification, today=None) -> dict[str, Any]:
             link = f"/notify/channels/{n.extra['channel_id']}/"
         elif n.event in EMPLOYEE_EVENTS:
             link = n.extra.get("link", "")  # the letter's signed link (the employee's own)
+        elif n.event in (N.Event.EVIDENCE_CHECKPOINT, N.Event.EVIDENCE_BROKEN):
+            link = "/evidence/"  # the chain status page
     return {
         "id": n.pk,
         "event": n.event,

@@ -143,6 +143,10 @@ def test_without_a_channel_the_checkpoint_stays_in_app(people, django_capture_on
     cp = _checkpoint(django_capture_on_commit_callbacks)
     assert N.objects.filter(event="evidence_checkpoint").count() == 2
     assert cp.sent_to[-1] == "未设置审计通知通道：只发到了站内信"
+    from shebao.notify.selectors import inbox_item
+
+    item = inbox_item(N.objects.filter(event="evidence_checkpoint", user=people["auditor"]).get())
+    assert item["link"] == "/evidence/" and cp.head_hash in item["body"]
 
 
 @pytest.mark.django_db
