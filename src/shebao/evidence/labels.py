@@ -95,7 +95,8 @@ def entry_summary(entry) -> str:
         receipt = f"，回执 {p['provider_id']}" if p.get("provider_id") else ""
         return f"第 {p.get('attempt')} 次通过「{p.get('channel', '')}」发送到 {p.get('address') or '站内信'}：{ok}{receipt}"
     if kind == "source.applied":
-        return f"{p.get('file_name') or p.get('source', '')}（SHA-256 {str(p.get('file_sha256', ''))[:16]}…），变更 {p.get('changes', 0)} 项"
+        digest = p.get("file_sha256") or p.get("received_sha256") or ""
+        return f"{p.get('file_name') or p.get('source', '')}（SHA-256 {digest[:16]}…），变更 {p.get('changes', 0)} 项"
     if kind == "chain.checkpoint":
         return f"链头第 {p.get('head_seq')} 条，哈希 {str(p.get('head_hash', ''))[:16]}…"
     if kind == "key.created":

@@ -209,6 +209,7 @@ def source_run_record(run) -> None:
                 "source": run.source,
                 "file_name": run.file_name,
                 "file_sha256": run.sha256,
+                "received_sha256": (run.context or {}).get("received_sha256", ""),
                 "profile": run.profile,
                 "entity": run.entity.code if run.entity_id else "",
                 "counts": run.counts,

@@ -15,6 +15,8 @@ The connector's cursor (``Connector.cursor``, ≤ 200 characters) is this module
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
+import json
 import logging
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -224,6 +226,9 @@ def _http_sync(*, connector: Connector, actor, full: bool, source=None) -> SyncR
     fatal: ConnectorError | None = None
     restarted: set[str] = set()
     stalled = 0
+    # A digest of everything received (each page's records as canonical JSON): the evidence
+    # ledger keeps it, as it keeps an uploaded file's SHA-256.
+    received = hashlib.sha256()
     try:
         if source is None:
             from shebao.ledger.connectors.http import http_source_for
@@ -241,6 +246,12 @@ def _http_sync(*, connector: Connector, actor, full: bool, source=None) -> SyncR
                 raise
             counts["pages"] += 1
             counts["records_received"] += len(page.records)
+            received.update(
+                json.dumps(
+                    page.records, ensure_ascii=False, sort_keys=True, separators=(",", ":"), default=str
+                ).encode()
+                + b"\n"
+            )
             rows, page_errors = [], []
             for record in page.records:
                 rid = record.get("record_id") if isinstance(record, dict) else None
@@ -321,6 +332,7 @@ def _http_sync(*, connector: Connector, actor, full: bool, source=None) -> SyncR
             errors=errors,
             warnings=warnings,
             cursor=connector.cursor,
+            context={**(run.context or {}), "received_sha256": received.hexdigest()},
         )
         if run.change_count or status != SyncRun.Status.SUCCEEDED:  # the run itself records every sync
             audit_record(

@@ -199,6 +199,13 @@ def test_sync_mirrors_the_simulator_and_a_second_sync_reads_nothing(org, dataset
     assert again.status == SyncRun.Status.SUCCEEDED
     assert again.counts["records_received"] == 0 and again.change_count == 0
     assert_ledger_mirrors(dataset)
+    # each sync is in the evidence ledger with a digest of what was received
+    from shebao.evidence.models import Entry
+
+    entries = [json.loads(e.payload) for e in Entry.objects.filter(kind="source.applied").order_by("seq")]
+    assert [e["run"] for e in entries] == [run.pk, again.pk]
+    digests = [e["received_sha256"] for e in entries]
+    assert all(len(d) == 64 for d in digests) and digests[0] != digests[1]
 
 
 @pytest.mark.parametrize("fault", ["slow", "500", "429", "malformed", "duplicate_page"])
