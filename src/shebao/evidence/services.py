@@ -17,25 +17,20 @@ from django.utils import timezone
 
 from shebao.core.context import Actor
 from shebao.evidence.models import Checkpoint, Entry, Head, Settings, VerifyRun
-from shebao.evidence.verifier import GENESIS, ChainState, Problem, canonical, entry_hash, payload_digest
+from shebao.evidence.verifier import (
+    GENESIS,
+    HEADER_FIELDS,
+    ChainState,
+    Problem,
+    canonical,
+    entry_hash,
+    payload_digest,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_PROBLEMS = 100
-FIELDS = (
-    "seq",
-    "at",
-    "kind",
-    "actor",
-    "stream",
-    "case",
-    "subject",
-    "payload",
-    "payload_sha256",
-    "prev",
-    "stream_prev",
-    "hash",
-)
+FIELDS = (*HEADER_FIELDS, "hash", "payload")  # as read by the walk: seq first
 
 
 def at_text(moment: dt.datetime) -> str:

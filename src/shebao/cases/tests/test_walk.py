@@ -12,10 +12,6 @@ import pytest
 
 from shebao.cases.models import Case, CaseEvent, Letter
 from shebao.cases.services import (
-    ack_resolve,
-    ack_submit,
-    ack_token,
-    ack_verify,
     case_advance,
     case_attach,
     case_backpay,
@@ -24,54 +20,11 @@ from shebao.cases.services import (
     letter_send,
 )
 from shebao.cases.testing.factories import gap_start, medical_finding
-from shebao.core.context import Actor
+from shebao.cases.testing.walk import answer
 from shebao.core.exceptions import ApplicationError
-from shebao.notify.testing.smtp import SmtpServer
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 PDF = b"%PDF-1.4\n%proof\n"
-
-
-@pytest.fixture
-def hr(admin):
-    return Actor(user=admin)
-
-
-@pytest.fixture
-def mailbox(db, system):
-    """A for-people email channel on a real local SMTP server."""
-    from shebao.notify.services import channel_create
-
-    with SmtpServer() as server:
-        channel_create(
-            actor=system,
-            kind="email",
-            name="员工邮箱",
-            config={"host": server.host, "port": server.port, "security": "none", "from": "hr@example.com"},
-            for_people=True,
-        )
-        yield server
-
-
-def _answer(letter: Letter, decision: str, *, reason: str = "", files=None):
-    """The employee opens the newest link, confirms with the last 4 of the ID number, answers."""
-    from shebao.core import crypto
-    from shebao.roster.models import ID_PURPOSE
-
-    request = letter.requests.order_by("-id").first()
-    resolved = ack_resolve(ack_token(request))
-    assert resolved.ok, resolved.state
-    number = crypto.decrypt(letter.case.employee.id_number_enc, purpose=ID_PURPOSE)
-    assert ack_verify(request=resolved.request, value=number[-4:], ip="10.0.0.8") == "id_last4"
-    return ack_submit(
-        request=resolved.request,
-        decision=decision,
-        reason=reason,
-        shown_sha256=letter.sha256,
-        files=files,
-        ip="10.0.0.8",
-        user_agent="Mozilla/5.0 (iPhone)",
-    )
 
 
 def _kinds(case: Case) -> list[str]:
@@ -103,7 +56,7 @@ def test_medical_interruption_from_finding_to_closed(org, hr, make_employee, mai
     assert request.channels == ["email"]
     assert len(mailbox.messages) == 1 and _mail_link(mailbox).endswith(f"/a/s/{request.short}/")
 
-    ack = _answer(letter, "acknowledged")
+    ack = answer(letter, "acknowledged")
     assert (ack.document_sha256, ack.method, ack.ip) == (letter.sha256, "id_last4", "10.0.0.8")
     case.refresh_from_db()
     assert case.current_step == "backpay"
@@ -144,7 +97,7 @@ def test_onboarding_blocked_then_proof_from_the_employee(org, hr, make_employee,
     case.refresh_from_db()
     assert case.current_step == "await_ack"
     # The employee disagrees and sends a photo of the 停保证明 with the answer.
-    _answer(letter, "disagreed", reason="原单位已于10月停保，附停保证明", files=[("停保证明.png", PNG)])
+    answer(letter, "disagreed", reason="原单位已于10月停保，附停保证明", files=[("停保证明.png", PNG)])
     case.refresh_from_db()
     assert case.current_step == "review"
     assert case.attachments.get().by_employee
@@ -177,7 +130,7 @@ def test_offboarding_with_letter_and_statutory_steps(org, hr, make_employee, mai
     assert case.step_due == dt.date(2026, 12, 5)  # SIL-50: leave + 15 days
     case = case_advance(actor=hr, case=case, choice="not_applicable", note="已有新单位")
     assert case.step_due == dt.date(2026, 12, 20)  # HFR-15: leave + 30 days
-    _answer(letter, "acknowledged")  # an answer after the step moved on is still recorded
+    answer(letter, "acknowledged")  # an answer after the step moved on is still recorded
     case = case_advance(actor=hr, case=case, choice="done", note="公积金已封存")
     assert case.status == Case.Status.CLOSED
     letter.refresh_from_db()

@@ -10,55 +10,16 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from shebao.cases.models import Case, Letter
+from shebao.cases.models import Case
+from shebao.cases.testing import walk
+from shebao.cases.testing.walk import answer
 from shebao.core.context import Actor
-from shebao.notify.testing.smtp import SmtpServer
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64  # the employee's photo of the bank slip
 PDF = b"%PDF-1.4\n%receipt\n"  # HR's payment receipt
 
-
-@pytest.fixture
-def hr(admin) -> Actor:
-    return Actor(user=admin)
-
-
-@pytest.fixture
-def mailbox(db, system):
-    """A for-people email channel on a real local SMTP server."""
-    from shebao.notify.services import channel_create
-
-    with SmtpServer() as server:
-        channel_create(
-            actor=system,
-            kind="email",
-            name="员工邮箱",
-            config={"host": server.host, "port": server.port, "security": "none", "from": "hr@example.com"},
-            for_people=True,
-        )
-        yield server
-
-
-def answer(letter: Letter, decision: str, *, reason: str = "", files=None):
-    """The employee opens the newest link, confirms with the last 4 of the ID number, answers."""
-    from shebao.cases.services import ack_resolve, ack_submit, ack_token, ack_verify
-    from shebao.core import crypto
-    from shebao.roster.models import ID_PURPOSE
-
-    request = letter.requests.order_by("-id").first()
-    resolved = ack_resolve(ack_token(request))
-    assert resolved.ok, resolved.state
-    number = crypto.decrypt(letter.case.employee.id_number_enc, purpose=ID_PURPOSE)
-    assert ack_verify(request=resolved.request, value=number[-4:], ip="10.0.0.8") == "id_last4"
-    return ack_submit(
-        request=resolved.request,
-        decision=decision,
-        reason=reason,
-        shown_sha256=letter.sha256,
-        files=files,
-        ip="10.0.0.8",
-        user_agent="Mozilla/5.0 (iPhone)",
-    )
+# the shared fixtures of a case walk
+hr, mailbox, email_channel = walk.hr, walk.mailbox, walk.email_channel
 
 
 def close_backpay_case(hr: Actor, employee, capture) -> Case:

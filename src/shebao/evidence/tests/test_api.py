@@ -28,19 +28,6 @@ def api_as(client, system):
 
 
 @pytest.fixture
-def email_channel(db, system):
-    from shebao.notify.services import channel_create
-
-    return channel_create(
-        actor=system,
-        kind="email",
-        name="员工邮箱",
-        config={"host": "127.0.0.1", "port": 9, "security": "none", "from": "hr@example.com"},
-        for_people=True,
-    )
-
-
-@pytest.fixture
 def story(org, admin, make_employee, email_channel):
     return closed_case_story(org, admin, make_employee)
 

@@ -18,6 +18,7 @@ from django.urls import reverse
 from shebao.audit.models import AuditEvent
 from shebao.cases import services as cases
 from shebao.cases.testing.factories import medical_finding
+from shebao.cases.testing.walk import answer
 from shebao.core.context import Actor
 from shebao.evidence import verifier
 from shebao.evidence.models import Checkpoint, Entry, Settings, VerifyRun
@@ -37,26 +38,6 @@ def _body(response) -> str:
     return response.content.decode()
 
 
-def _answer(letter, decision: str = "acknowledged"):
-    """The employee opens the link, confirms with the last 4 of the ID number and answers."""
-    from shebao.core import crypto
-    from shebao.roster.models import ID_PURPOSE
-
-    request = letter.requests.order_by("-id").first()
-    resolved = cases.ack_resolve(cases.ack_token(request))
-    number = crypto.decrypt(letter.case.employee.id_number_enc, purpose=ID_PURPOSE)
-    assert cases.ack_verify(request=resolved.request, value=number[-4:], ip="10.0.0.8") == "id_last4"
-    return cases.ack_submit(
-        request=resolved.request,
-        decision=decision,
-        reason="",
-        shown_sha256=letter.sha256,
-        files=None,
-        ip="10.0.0.8",
-        user_agent="Mozilla/5.0 (iPhone)",
-    )
-
-
 def closed_case_story(org, user, make_employee, **employee):
     """A medical-interruption case walked to the end through the real services: opened from its
     finding, letter issued and sent, acknowledged by the employee, proof uploaded, closed."""
@@ -65,25 +46,12 @@ def closed_case_story(org, user, make_employee, **employee):
     case = cases.case_open(actor=hr, finding=finding)
     letter = cases.letter_issue(actor=hr, case=case)
     cases.letter_send(actor=hr, letter=letter)
-    _answer(letter)
+    answer(letter, "acknowledged")
     cases.case_attach(actor=hr, case=case, filename="缴费凭证.pdf", data=PDF)
     case = cases.case_advance(actor=hr, case=case, choice="paid", note="员工已补缴 2 个月")
     assert case.status == "closed"
     letter.refresh_from_db()
     return case, letter
-
-
-@pytest.fixture
-def email_channel(db, system):
-    from shebao.notify.services import channel_create
-
-    return channel_create(
-        actor=system,
-        kind="email",
-        name="员工邮箱",
-        config={"host": "127.0.0.1", "port": 9, "security": "none", "from": "hr@example.com"},
-        for_people=True,
-    )
 
 
 @pytest.fixture
