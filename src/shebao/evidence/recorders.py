@@ -225,53 +225,43 @@ def source_run_record(run) -> None:
 
 
 def findings_opened_record(transitions) -> int:
-    """Findings that opened (new, or open again) in an evaluation: what the system found, when,
-    with the facts it found it on — one entry each, written with the transitions."""
+    """Findings that opened (new, or open again) in an evaluation: what the system found and when
+    — one entry each, written with the transitions. Compact (a first evaluation opens thousands):
+    the title says what was found in words, ``digest`` is the SHA-256 the rules engine keeps of the
+    finding's facts (details, amounts, dates); the facts themselves go into the chain in full with
+    the status check when a case is opened."""
     from shebao.rules.models import Finding
 
     ids = sorted({t.finding_id for t in transitions if t.to_status == "open"})
     items: list[dict[str, Any]] = []
     fields = (
-        "id",
-        "key",
-        "kind",
-        "rule_id",
-        "rule__name",
-        "title",
-        "severity",
-        "details",
-        "citations",
-        "deadline",
-        "amount",
-        "employee_id",
-        "entity_id",
-        "first_seen_at",
-    )
+        "id", "key", "kind", "rule_id", "rule__name", "title", "severity", "citations",
+        "deadline", "amount", "employee_id", "entity_id", "first_seen_at", "digest",
+    )  # fmt: skip
     for i in range(0, len(ids), 900):
         for row in Finding.objects.filter(pk__in=ids[i : i + 900]).order_by("id").values_list(*fields):
-            f = dict(zip(fields, row, strict=True))
+            (pk, key, kind, rule_id, rule_name, title, severity, citations, deadline, amount, employee_id,
+             entity_id, first_seen_at, digest) = row  # fmt: skip
             items.append(
                 {
                     "kind": "finding.opened",
-                    "employee_id": f["employee_id"],
-                    "entity_id": f["entity_id"],
-                    "subject": f"finding:{f['key']}"[:120],
-                    "payload": plain(
-                        {
-                            "finding": f["id"],
-                            "key": f["key"],
-                            "kind": f["kind"],
-                            "rule": f["rule_id"],
-                            "rule_name": f["rule__name"],
-                            "title": f["title"],
-                            "severity": f["severity"],
-                            "details": f["details"],
-                            "citations": f["citations"],
-                            "deadline": f["deadline"],
-                            "amount": f["amount"],
-                            "first_seen_at": f["first_seen_at"],
-                        }
-                    ),
+                    "employee_id": employee_id,
+                    "entity_id": entity_id,
+                    "subject": f"finding:{key}"[:120],
+                    "payload": {
+                        "finding": pk,
+                        "key": key,
+                        "kind": kind,
+                        "rule": rule_id,
+                        "rule_name": rule_name,
+                        "title": title,
+                        "severity": severity,
+                        "citations": citations,
+                        "deadline": deadline.isoformat() if deadline else None,
+                        "amount": None if amount is None else f"{amount:.2f}",
+                        "first_seen_at": at_text(first_seen_at),
+                        "digest": digest,
+                    },
                 }
             )
     return entries_append_many(items, actor="系统（预警规则）")

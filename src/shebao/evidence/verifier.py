@@ -57,9 +57,13 @@ LEDGER = "ledger.jsonl"
 UNSIGNED = (MANIFEST, SIGNATURE)  # the two files the manifest cannot list
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
 def canonical(value: Any) -> bytes:
-    """The one byte form that is hashed: sorted keys, no spaces, UTF-8."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    """The one byte form that is hashed: sorted keys, no spaces, UTF-8 (what
+    ``json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))`` gives)."""
+    return _ENCODER.encode(value).encode("utf-8")
 
 
 def sha256_hex(data: bytes) -> str:
