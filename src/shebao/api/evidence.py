@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
-from django.utils.http import content_disposition_header
+from django.http import HttpRequest
 from ninja import Query, Router, Schema
 from ninja.errors import AuthorizationError, HttpError
 from pydantic import Field
@@ -178,15 +177,6 @@ def _employee(user, ref: str, *, field: str | None = None):
     return employee
 
 
-def _zip_response(bundle) -> HttpResponse:
-    response = HttpResponse(bundle.data, content_type=ZIP)
-    response["Content-Disposition"] = content_disposition_header(True, bundle.filename)
-    response["Content-Length"] = str(len(bundle.data))
-    response["X-Manifest-SHA256"] = bundle.manifest_sha256
-    response["Cache-Control"] = "no-store"
-    return response
-
-
 # --- entries ------------------------------------------------------------------------------------
 
 
@@ -266,7 +256,7 @@ def case_bundle(request: HttpRequest, case_id: int):
     from shebao.evidence.bundle import bundle_build
 
     case = _case(request.auth.user, str(case_id))
-    return _zip_response(bundle_build(actor=actor_for(request), case=case))
+    return bundle_build(actor=actor_for(request), case=case).http_response()
 
 
 @router.get(
@@ -285,4 +275,4 @@ def employee_bundle(request: HttpRequest, employee_id: int):
     employee = Employee.objects.filter(employee_scope(request.auth.user), pk=employee_id).first()
     if employee is None:
         raise HttpError(404, EMPLOYEE_NOT_FOUND)
-    return _zip_response(bundle_build(actor=actor_for(request), employee=employee))
+    return bundle_build(actor=actor_for(request), employee=employee).http_response()

@@ -60,6 +60,20 @@ class Bundle:
     file_count: int = 0
     ref: str = ""  # "case:AJ…" or "employee:T…" (the export entry's subject)
 
+    def http_response(self):
+        """The ZIP as a download (pages and API alike): never cached, the manifest's SHA-256 in
+        ``X-Manifest-SHA256``."""
+        from django.http import HttpResponse
+        from django.utils.http import content_disposition_header
+
+        response = HttpResponse(self.data, content_type="application/zip")
+        response["Content-Disposition"] = content_disposition_header(True, self.filename)
+        response["Content-Length"] = str(len(self.data))
+        response["X-Manifest-SHA256"] = self.manifest_sha256
+        response["Cache-Control"] = "no-store"
+        response["X-Content-Type-Options"] = "nosniff"
+        return response
+
 
 @dataclass
 class _File:

@@ -276,13 +276,7 @@ def _bundle_response(request: HttpRequest, build, back: str) -> HttpResponse:
     except exceptions.ApplicationError as exc:
         messages.error(request, exc.message)
         return redirect(back)
-    response = HttpResponse(bundle.data, content_type="application/zip")
-    response["Content-Disposition"] = content_disposition_header(True, bundle.filename)
-    response["Content-Length"] = str(len(bundle.data))
-    response["X-Manifest-SHA256"] = bundle.manifest_sha256
-    response["Cache-Control"] = "no-store"
-    response["X-Content-Type-Options"] = "nosniff"
-    return response
+    return bundle.http_response()
 
 
 @require_GET

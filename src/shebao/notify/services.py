@@ -770,6 +770,19 @@ def _check_plain(value: Any, path: str = "context") -> None:
     raise TypeError(f"{path} 应为文本、数字、列表或字典，不能是 {type(value).__name__}（请先格式化）")
 
 
+def _outbox_write(rows: list[Notification], keys: list[str]) -> list[Notification]:
+    """Write keyed rows once (a concurrent call's rows stay theirs), flush after commit when any
+    waits to be sent, and return the rows of ``keys`` as stored."""
+    if rows:
+        N.objects.bulk_create(rows, ignore_conflicts=True)
+        if any(r.status == N.Status.PENDING for r in rows):
+            transaction.on_commit(_flush_soon)
+    by_key = {
+        n.idempotency_key: n for n in N.objects.filter(idempotency_key__in=keys).select_related("channel")
+    }
+    return [by_key[k] for k in keys if k in by_key]
+
+
 def employee_message_enqueue(
     *,
     event: str,
@@ -873,14 +886,7 @@ def employee_message_enqueue(
             out = _render_employee(n, fmt="text", language=channel.language, names=[])
             n.subject, n.body, n.rendered = out.subject[:300], out.text, True
         rows.append(n)
-    if rows:
-        N.objects.bulk_create(rows, ignore_conflicts=True)  # a concurrent call's rows stay theirs
-        if any(r.status == N.Status.PENDING for r in rows):
-            transaction.on_commit(_flush_soon)
-    by_key = {
-        n.idempotency_key: n for n in N.objects.filter(idempotency_key__in=keys).select_related("channel")
-    }
-    return [by_key[k] for k in keys if k in by_key]
+    return _outbox_write(rows, keys)
 
 
 def _employee_secrets(n: Notification) -> dict[str, Any]:
@@ -1015,14 +1021,7 @@ def staff_message_enqueue(
             out = _render_employee(n, fmt="text", language=target.language, names=[])
             n.subject, n.body, n.rendered = out.subject[:300], out.text, True
         rows.append(n)
-    if rows:
-        N.objects.bulk_create(rows, ignore_conflicts=True)  # a concurrent call's rows stay theirs
-        if any(r.status == N.Status.PENDING for r in rows):
-            transaction.on_commit(_flush_soon)
-    by_key = {
-        n.idempotency_key: n for n in N.objects.filter(idempotency_key__in=keys).select_related("channel")
-    }
-    return [by_key[k] for k in keys if k in by_key]
+    return _outbox_write(rows, keys)
 
 
 def notifications_flush_one(*, notification: Notification, now: dt.datetime | None = None) -> str:
