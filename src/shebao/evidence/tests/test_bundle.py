@@ -519,3 +519,30 @@ def test_jq_recipes(pristine, tmp_path):
     files = "jq -r '.files[] | \"\\(.sha256)  \\(.path)\"' manifest.json | sha256sum -c"
     assert files in guide
     assert sh(files).count(": OK") == len(pristine) - 2
+
+
+def test_what_is_not_a_bundle_is_named_not_crashed_on(tmp_path):
+    """A file that is not a ZIP, a ZIP without a manifest, a manifest that is not JSON or not ours:
+    each a clear verdict, never a traceback (no database either)."""
+    import zipfile
+
+    from shebao.evidence.verifier import verify_bundle
+
+    junk = tmp_path / "junk.zip"
+    junk.write_bytes(b"not a zip at all")
+    report = verify_bundle(junk)
+    assert not report.ok and report.problems[0].message.startswith("无法打开证据包")
+
+    def zip_with(name: str, **members: bytes):
+        path = tmp_path / name
+        with zipfile.ZipFile(path, "w") as z:
+            for member, data in members.items():
+                z.writestr(member.replace("_", "."), data)
+        return verify_bundle(path)
+
+    report = zip_with("empty.zip", readme_txt=b"hello")
+    assert not report.ok and "没有 manifest.json" in report.problems[0].message
+    report = zip_with("badjson.zip", manifest_json=b"{not json")
+    assert not report.ok and "不是有效的 JSON" in report.problems[0].message
+    report = zip_with("other.zip", manifest_json=b'{"format": "something-else"}')
+    assert not report.ok and report.problems[0].path == "manifest.json"
